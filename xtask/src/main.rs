@@ -1,1 +1,132 @@
-fn main(){}
+//! `cargo xtask`: the book's tool. Run `cargo xtask --help`.
+
+mod book;
+mod collector;
+mod generate;
+mod live;
+mod pins;
+mod received;
+mod scenario;
+mod tree;
+mod verify;
+mod workspace;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Pins, generated files, the embedded OTLP collector, scenarios and verify")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run every check: pins, generated files, fmt, clippy, tests, scenarios, book.
+    Verify {
+        /// Run only these steps.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<verify::Step>,
+        /// Run only this example's scenario.
+        #[arg(long)]
+        example: Option<String>,
+        /// Run every step even after one failed.
+        #[arg(long)]
+        keep_going: bool,
+        /// Treat a skipped step (a missing program) as a failure, as CI does.
+        #[arg(long)]
+        require_all: bool,
+        /// Accept changed trace snapshots and write them.
+        #[arg(long)]
+        bless: bool,
+    },
+    /// Check (or rewrite) the examples' versions against the pin table.
+    Pins {
+        /// Report differences and fail (the default).
+        #[arg(long, conflicts_with = "write")]
+        check: bool,
+        /// Rewrite the examples' versions from the pin table.
+        #[arg(long)]
+        write: bool,
+    },
+    /// Write the generated files (telemetry set-up, ...) from their templates.
+    Gen {
+        /// Only report stale files, and fail if any.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Scaffold `examples/<SLUG>` with pinned versions, telemetry, a scenario and a draft chapter.
+    New {
+        /// Kebab-case name, e.g. `circuit-breaker`.
+        slug: String,
+    },
+    /// Run the embedded OTLP collector and print what arrives.
+    Collector {
+        /// gRPC port (0 picks a free one).
+        #[arg(long, default_value_t = 4317)]
+        grpc_port: u16,
+        /// HTTP port (0 picks a free one).
+        #[arg(long, default_value_t = 4318)]
+        http_port: u16,
+    },
+    /// Build the book into target/book.
+    Book,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli.task) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    match task {
+        Task::Verify { only, example, keep_going, require_all, bless } => verify::run(&verify::Options {
+            only,
+            example,
+            keep_going,
+            require_all,
+            bless,
+        }),
+        Task::Pins { check: _, write } => {
+            let problems = pins::check(write)?;
+            if problems.is_empty() {
+                println!("pins: every example matches the pin table");
+                return Ok(());
+            }
+            bail!("{} problem(s):\n  {}", problems.len(), problems.join("\n  "))
+        }
+        Task::Gen { check } => {
+            if check {
+                let stale = generate::stale()?;
+                if !stale.is_empty() {
+                    bail!("{}", stale.join("\n"));
+                }
+                println!("generated files are fresh");
+                Ok(())
+            } else {
+                generate::write()
+            }
+        }
+        Task::New { slug } => {
+            let dir = generate::new_example(&slug)?;
+            println!(
+                "\n{} is ready: `cargo xtask verify --only scenarios --example {slug} --bless` runs it",
+                workspace::relative(&dir)
+            );
+            Ok(())
+        }
+        Task::Collector { grpc_port, http_port } => runtime()?.block_on(live::run(grpc_port, http_port)),
+        Task::Book => book::build(),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -64,7 +64,9 @@ pub fn app(state: AppState, meter: &Meter) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(server_span)
-                .on_response(on_response),
+                .on_response(on_response)
+                // on_response already marks 5xx spans as errors.
+                .on_failure(()),
         )
 }
 // ANCHOR_END: router
@@ -101,7 +103,8 @@ fn server_span(request: &Request<Body>) -> Span {
 
 fn on_response(response: &Response<Body>, _latency: Duration, span: &Span) {
     let status = response.status();
-    span.record(HTTP_RESPONSE_STATUS_CODE, status.as_u16());
+    // Integers as i64: tracing-opentelemetry would record a u16 as a string.
+    span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
         span.record(ERROR_TYPE, status.as_str());
@@ -190,7 +193,8 @@ async fn chain(State(state): State<AppState>) -> Response<Body> {
         let result = state.client.get(&url).headers(headers).send().await;
         match &result {
             Ok(response) => {
-                Span::current().record(HTTP_RESPONSE_STATUS_CODE, response.status().as_u16());
+                let status = i64::from(response.status().as_u16());
+                Span::current().record(HTTP_RESPONSE_STATUS_CODE, status);
             }
             Err(error) => {
                 Span::current().record("otel.status_code", "ERROR");
@@ -222,7 +226,7 @@ fn client_span(method: &str, url: &str) -> Span {
         { HTTP_REQUEST_METHOD } = method,
         { URL_FULL } = url,
         { SERVER_ADDRESS } = address,
-        { SERVER_PORT } = port,
+        { SERVER_PORT } = port.map(i64::from),
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
         { ERROR_TYPE } = Empty,
     )

@@ -1,13 +1,12 @@
-//! Run with `cargo run`, then `curl localhost:3000/chain`.
-//! Telemetry goes to `OTEL_EXPORTER_OTLP_ENDPOINT` (default `http://localhost:4318`).
+//! Run with `cargo run`, then `curl localhost:3000/chain`. Telemetry goes to
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (default `http://localhost:4318`, OTLP/HTTP).
 
 use std::error::Error;
-use std::net::IpAddr;
 use std::process::ExitCode;
 
 use example_axum_quickstart::{AppState, app};
-use tokio::net::TcpListener;
 
+mod server;
 mod telemetry;
 
 const SERVICE_NAME: &str = "axum-quickstart";
@@ -28,22 +27,11 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn Error>> {
     let telemetry = telemetry::init(SERVICE_NAME)?;
 
-    let host: IpAddr = env_or("HOST", "127.0.0.1")
-        .parse()
-        .map_err(|e| format!("HOST is not an IP address: {e}"))?;
-    let port: u16 = env_or("PORT", &DEFAULT_PORT.to_string())
-        .parse()
-        .map_err(|e| format!("PORT is not a port number: {e}"))?;
-    let listener = TcpListener::bind((host, port))
-        .await
-        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
-    let addr = listener.local_addr()?;
-
+    let listener = server::listen(DEFAULT_PORT).await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
     let meter = opentelemetry::global::meter(SERVICE_NAME);
-    let app = app(AppState::new(format!("http://{addr}")), &meter);
-    println!("listening on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+    axum::serve(listener, app(AppState::new(base_url), &meter))
+        .with_graceful_shutdown(server::shutdown_signal())
         .await?;
 
     // In-flight requests have finished: flush every span, metric and log.
@@ -51,39 +39,3 @@ async fn run() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 // ANCHOR_END: main
-
-// ANCHOR: shutdown_signal
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for Ctrl-C: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
-}
-// ANCHOR_END: shutdown_signal
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}

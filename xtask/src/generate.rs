@@ -1,0 +1,203 @@
+//! `cargo xtask gen` writes the files every example shares from the templates
+//! in `xtask/templates/`; `cargo xtask new` scaffolds a whole example.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::pins;
+use crate::workspace::{self, relative};
+
+/// The telemetry set-up every example compiles.
+const TELEMETRY: &str = include_str!("../templates/telemetry.rs");
+/// Listening and graceful shutdown, for the examples that serve HTTP.
+const SERVER: &str = include_str!("../templates/server.rs");
+
+const NEW_CARGO_TOML: &str = include_str!("../templates/example/Cargo.toml");
+const NEW_MAIN: &str = include_str!("../templates/example/main.rs");
+const NEW_LIB: &str = include_str!("../templates/example/lib.rs");
+const NEW_SCENARIO: &str = include_str!("../templates/example/scenario.toml");
+const NEW_README: &str = include_str!("../templates/example/README.md");
+
+/// A file that `gen` owns, with the content it must have.
+pub struct Generated {
+    pub path: PathBuf,
+    pub content: String,
+}
+
+/// Every generated file of the repository: each example's `src/telemetry.rs`,
+/// and its `src/server.rs` when it has one (examples that serve no HTTP delete it).
+pub fn all() -> Result<Vec<Generated>> {
+    let mut files = Vec::new();
+    for example in workspace::examples()? {
+        files.push(Generated {
+            path: example.dir.join("src/telemetry.rs"),
+            content: TELEMETRY.to_owned(),
+        });
+        let server = example.dir.join("src/server.rs");
+        if server.exists() {
+            files.push(Generated {
+                path: server,
+                content: SERVER.to_owned(),
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// Writes every generated file whose content differs.
+pub fn write() -> Result<()> {
+    for file in all()? {
+        let current = std::fs::read_to_string(&file.path).unwrap_or_default();
+        if current != file.content {
+            std::fs::write(&file.path, &file.content)
+                .with_context(|| format!("cannot write {}", relative(&file.path)))?;
+            println!("wrote {}", relative(&file.path));
+        }
+    }
+    Ok(())
+}
+
+/// Generated files that are missing, stale or edited by hand.
+pub fn stale() -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for file in all()? {
+        match std::fs::read_to_string(&file.path) {
+            Err(_) => problems.push(format!("{} is missing (run `cargo xtask gen`)", relative(&file.path))),
+            Ok(current) if current != file.content => problems.push(format!(
+                "{} differs from its template (edited by hand, or the template changed); \
+                 edit the template in xtask/templates/ and run `cargo xtask gen`{}",
+                relative(&file.path),
+                first_difference(&current, &file.content)
+            )),
+            Ok(_) => {}
+        }
+    }
+    Ok(problems)
+}
+
+fn first_difference(current: &str, wanted: &str) -> String {
+    let mut current_lines = current.lines();
+    let mut wanted_lines = wanted.lines();
+    let mut line = 1;
+    loop {
+        match (current_lines.next(), wanted_lines.next()) {
+            (None, None) => return String::new(),
+            (a, b) if a == b => line += 1,
+            (a, b) => {
+                return format!(
+                    "\n    first difference at line {line}:\n    file:     {}\n    template: {}",
+                    a.unwrap_or("<end of file>"),
+                    b.unwrap_or("<end of file>")
+                );
+            }
+        }
+    }
+}
+
+/// Scaffolds `examples/<slug>/`: a pinned `Cargo.toml`, generated telemetry, a
+/// `main.rs` that serves one traced route, a passing scenario, a README, and a
+/// draft chapter entry in the book's `SUMMARY.md`.
+pub fn new_example(slug: &str) -> Result<PathBuf> {
+    let valid = !slug.is_empty()
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if !valid {
+        bail!("{slug:?} is not a valid slug: use lower-case letters, digits and dashes, e.g. `circuit-breaker`");
+    }
+    let dir = workspace::root().join("examples").join(slug);
+    if dir.exists() {
+        bail!("{} already exists", relative(&dir));
+    }
+    let pins = pins::table()?;
+    let fill = |template: &str| render(template, slug, &pins);
+    let files = [
+        ("Cargo.toml", fill(NEW_CARGO_TOML)?),
+        ("src/main.rs", fill(NEW_MAIN)?),
+        ("src/lib.rs", fill(NEW_LIB)?),
+        ("src/telemetry.rs", TELEMETRY.to_owned()),
+        ("src/server.rs", SERVER.to_owned()),
+        ("scenario.toml", fill(NEW_SCENARIO)?),
+        ("README.md", fill(NEW_README)?),
+    ];
+    for (name, content) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap_or(&dir))?;
+        std::fs::write(&path, content).with_context(|| format!("cannot write {}", relative(&path)))?;
+        println!("wrote {}", relative(&path));
+    }
+    add_draft_chapter(&workspace::root().join("book/src/SUMMARY.md"), slug)?;
+    Ok(dir)
+}
+
+/// Replaces `{{slug}}`, `{{crate}}`, `{{title}}` and `{{version:CRATE}}` placeholders.
+fn render(template: &str, slug: &str, pins: &std::collections::BTreeMap<String, String>) -> Result<String> {
+    let mut out = template
+        .replace("{{slug}}", slug)
+        .replace("{{crate}}", &slug.replace('-', "_"))
+        .replace("{{title}}", &title(slug));
+    while let Some(start) = out.find("{{version:") {
+        let end = out[start..]
+            .find("}}")
+            .map(|e| start + e)
+            .context("unclosed {{version:...}} in a template")?;
+        let name = &out[start + "{{version:".len()..end];
+        let version = pins
+            .get(name)
+            .with_context(|| format!("template asks for `{name}`, which is not in the pin table"))?;
+        out.replace_range(start..end + 2, &format!("={version}"));
+    }
+    Ok(out)
+}
+
+fn title(slug: &str) -> String {
+    slug.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Adds `- [Title]()` (an mdBook draft: listed, greyed out, no page) unless
+/// the slug is already mentioned.
+fn add_draft_chapter(summary: &Path, slug: &str) -> Result<()> {
+    let text = std::fs::read_to_string(summary)
+        .with_context(|| format!("cannot read {}", relative(summary)))?;
+    if text.contains(slug) {
+        return Ok(());
+    }
+    let mut text = text.trim_end().to_owned();
+    text += &format!("\n- [{}]() <!-- examples/{slug} -->\n", title(slug));
+    std::fs::write(summary, text)?;
+    println!("added a draft chapter for {slug} to {}", relative(summary));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_versions_from_the_pin_table() {
+        let pins = [("tokio".to_owned(), "1.2.3".to_owned())].into();
+        assert_eq!(
+            render("{{slug}}: tokio = \"{{version:tokio}}\" # {{title}}", "retry-backoff", &pins).unwrap(),
+            "retry-backoff: tokio = \"=1.2.3\" # Retry Backoff"
+        );
+        assert!(render("{{version:serde}}", "x", &pins).is_err());
+    }
+
+    #[test]
+    fn points_at_the_first_differing_line() {
+        assert_eq!(
+            first_difference("a\nb\nc", "a\nB\nc"),
+            "\n    first difference at line 2:\n    file:     b\n    template: B"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! `cargo xtask pins`: the root `[workspace.dependencies]` is the one pin
+//! table; every example writes the same exact versions out in its own
+//! `Cargo.toml`, and the lock holds one version of each OpenTelemetry crate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+use toml_edit::{DocumentMut, Item, Value};
+
+use crate::workspace::{self, relative};
+
+/// Lists crates allowed to appear in the lock in more than one version.
+pub const EXCEPTIONS_FILE: &str = "pins-exceptions.toml";
+
+const DEPENDENCY_TABLES: &[&str] = &["dependencies", "dev-dependencies", "build-dependencies"];
+
+/// The pin table: crate name → exact version (without the leading `=`).
+pub fn table() -> Result<BTreeMap<String, String>> {
+    let path = workspace::root().join("Cargo.toml");
+    let doc = read(&path)?;
+    let deps = doc
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"))
+        .and_then(Item::as_table_like)
+        .with_context(|| format!("{} has no [workspace.dependencies]", relative(&path)))?;
+    let mut pins = BTreeMap::new();
+    for (name, item) in deps.iter() {
+        let version = version_of(item)
+            .with_context(|| format!("{}: `{name}` in the pin table has no version", relative(&path)))?;
+        let Some(exact) = version.strip_prefix('=') else {
+            bail!(
+                "{}: `{name} = \"{version}\"` in the pin table is not exact; write \"={version}\"",
+                relative(&path)
+            );
+        };
+        pins.insert(name.to_owned(), exact.trim().to_owned());
+    }
+    Ok(pins)
+}
+
+fn read(path: &Path) -> Result<DocumentMut> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", relative(path)))?;
+    text.parse()
+        .with_context(|| format!("{} is not valid TOML", relative(path)))
+}
+
+fn version_of(item: &Item) -> Option<String> {
+    match item {
+        Item::Value(Value::String(s)) => Some(s.value().clone()),
+        Item::Value(Value::InlineTable(t)) => t.get("version").and_then(|v| v.as_str()).map(str::to_owned),
+        Item::Table(t) => t.get("version").and_then(|v| v.as_str()).map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn uses_workspace(item: &Item) -> bool {
+    let flag = match item {
+        Item::Value(Value::InlineTable(t)) => t.get("workspace").and_then(|v| v.as_bool()),
+        Item::Table(t) => t.get("workspace").and_then(|v| v.as_bool()),
+        _ => None,
+    };
+    flag == Some(true)
+}
+
+fn set_version(item: &mut Item, version: &str) {
+    match item {
+        Item::Value(Value::InlineTable(t)) => {
+            t.insert("version", version.into());
+        }
+        Item::Table(t) => {
+            t.insert("version", toml_edit::value(version));
+        }
+        other => *other = toml_edit::value(version),
+    }
+}
+
+/// Every way the examples and the lock disagree with the pin table.
+/// With `write`, fixes the examples' versions instead of reporting them.
+pub fn check(write: bool) -> Result<Vec<String>> {
+    let pins = table()?;
+    let mut problems = Vec::new();
+    for example in workspace::examples()? {
+        let path = example.dir.join("Cargo.toml");
+        let mut doc = read(&path)?;
+        let mut changed = false;
+        for table_name in DEPENDENCY_TABLES {
+            let Some(deps) = doc.get_mut(table_name).and_then(Item::as_table_like_mut) else {
+                continue;
+            };
+            for (name, item) in deps.iter_mut() {
+                let file = relative(&path);
+                if uses_workspace(item) {
+                    problems.push(format!(
+                        "{file}: [{table_name}] `{name}` uses `workspace = true`; write the version out so a copied example builds alone"
+                    ));
+                    continue;
+                }
+                let Some(expected) = pins.get(name.get()) else {
+                    problems.push(format!(
+                        "{file}: [{table_name}] `{name}` is not in the pin table; add it to [workspace.dependencies] in Cargo.toml"
+                    ));
+                    continue;
+                };
+                let expected = format!("={expected}");
+                let found = version_of(item);
+                if found.as_deref() != Some(expected.as_str()) {
+                    if write {
+                        set_version(item, &expected);
+                        changed = true;
+                    } else {
+                        problems.push(format!(
+                            "{file}: [{table_name}] `{name}`: found {}, expected \"{expected}\" (fix: cargo xtask pins --write)",
+                            found.map(|v| format!("\"{v}\"")).unwrap_or_else(|| "no version".into())
+                        ));
+                    }
+                }
+            }
+        }
+        if changed {
+            std::fs::write(&path, doc.to_string())
+                .with_context(|| format!("cannot write {}", relative(&path)))?;
+            println!("rewrote {}", relative(&path));
+        }
+    }
+    problems.extend(lock_duplicates()?);
+    Ok(problems)
+}
+
+#[derive(Deserialize)]
+struct Lock {
+    #[serde(default)]
+    package: Vec<LockedPackage>,
+}
+
+#[derive(Deserialize)]
+struct LockedPackage {
+    name: String,
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct Exceptions {
+    #[serde(default)]
+    exception: Vec<Exception>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Exception {
+    #[serde(rename = "crate")]
+    name: String,
+    reason: String,
+}
+
+/// Crates that must resolve to one version: two copies of a trait crate mean
+/// two incompatible `TracerProvider`s, the classic "no traces" bug.
+fn must_be_single(name: &str) -> bool {
+    name.starts_with("opentelemetry") || name == "tracing-opentelemetry"
+}
+
+fn lock_duplicates() -> Result<Vec<String>> {
+    let root = workspace::root();
+    let lock_path = root.join("Cargo.lock");
+    let text = std::fs::read_to_string(&lock_path)
+        .context("cannot read Cargo.lock; it must be committed (run `cargo generate-lockfile`)")?;
+    let lock: Lock = toml::from_str(&text).context("Cargo.lock is not valid")?;
+    let exceptions_path = root.join(EXCEPTIONS_FILE);
+    let allowed: BTreeSet<String> = if exceptions_path.exists() {
+        let text = std::fs::read_to_string(&exceptions_path)?;
+        let exceptions: Exceptions = toml::from_str(&text)
+            .with_context(|| format!("{EXCEPTIONS_FILE} is not valid: each [[exception]] needs `crate` and `reason`"))?;
+        let mut allowed = BTreeSet::new();
+        for e in exceptions.exception {
+            if e.reason.trim().is_empty() {
+                bail!("{EXCEPTIONS_FILE}: the exception for `{}` gives no reason", e.name);
+            }
+            allowed.insert(e.name);
+        }
+        allowed
+    } else {
+        BTreeSet::new()
+    };
+    let mut versions: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for p in &lock.package {
+        if must_be_single(&p.name) {
+            versions.entry(&p.name).or_default().insert(&p.version);
+        }
+    }
+    Ok(versions
+        .into_iter()
+        .filter(|(name, v)| v.len() > 1 && !allowed.contains(*name))
+        .map(|(name, v)| {
+            format!(
+                "Cargo.lock: `{name}` resolves to {} versions ({}); find who pulls the other with `cargo tree -i {name}@VERSION`, or list it with a reason in {EXCEPTIONS_FILE}",
+                v.len(),
+                v.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,785 @@
+//! Scenarios: each example's `scenario.toml` says how to start it, what
+//! traffic to drive and what telemetry must arrive. The runner starts the
+//! embedded collector, the example's processes, drives the traffic, stops the
+//! processes with SIGTERM and polls the collector until every expectation
+//! holds or the deadline passes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::collector::Collector;
+use crate::received::{Attributes, Received, SpanRecord};
+use crate::tree::{AttributeFilter, Style, group_traces, render_trace};
+
+/// How long a process may take to print its `listening on` line.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a process may take to exit after SIGTERM.
+const EXIT_DEADLINE: Duration = Duration::from_secs(20);
+/// How long telemetry may take to arrive after the processes exited.
+const ARRIVAL_DEADLINE: Duration = Duration::from_secs(15);
+/// The line a service prints when it is ready.
+const READY_PREFIX: &str = "listening on ";
+
+/// A `scenario.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The processes, started in order.
+    pub process: Vec<Process>,
+    /// OTLP protocols to run the scenario with, one run each (first one is snapshotted).
+    #[serde(default = "default_protocols")]
+    pub protocols: Vec<String>,
+    #[serde(default)]
+    pub traffic: Vec<Traffic>,
+    pub expect: Expect,
+    #[serde(default)]
+    pub snapshot: Snapshot,
+}
+
+fn default_protocols() -> Vec<String> {
+    vec!["http/protobuf".to_owned()]
+}
+
+/// One process of the example.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// Name used in messages and in `{name.url}` references.
+    pub name: String,
+    /// The binary (a `[[bin]]` of the example's package).
+    pub bin: String,
+    /// Extra variables; `{other.url}` is replaced by an earlier process's address.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// One request, sent in order, after every process is ready.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// Process to send to (default: the first).
+    pub to: Option<String>,
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    /// Expected response status.
+    pub status: u16,
+    /// Send it this many times.
+    #[serde(default = "one")]
+    pub repeat: usize,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What must arrive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Every span, metric and log must come from these services.
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub span: Vec<SpanExpectation>,
+    #[serde(default)]
+    pub metric: Vec<MetricExpectation>,
+    #[serde(default)]
+    pub log: Vec<LogExpectation>,
+}
+
+/// Spans that must arrive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpanExpectation {
+    pub name: String,
+    pub kind: Option<String>,
+    /// `unset`, `ok` or `error`.
+    pub status: Option<String>,
+    /// Name of the parent span (in the same trace); `""` means a root span.
+    pub parent: Option<String>,
+    pub service: Option<String>,
+    /// Attributes that must be present with these values.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
+    /// Exactly this many matching spans (default: at least one).
+    pub count: Option<usize>,
+}
+
+/// A metric that must arrive with at least one data point.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricExpectation {
+    pub name: String,
+    pub kind: Option<String>,
+    pub unit: Option<String>,
+    /// Some data point must carry these attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
+}
+
+/// A log record that must arrive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogExpectation {
+    /// The body must contain this text.
+    pub body: String,
+    pub severity: Option<String>,
+    /// The record must carry the trace and span id of a span with this name.
+    pub in_span: Option<String>,
+}
+
+/// What the committed snapshot shows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// Attributes printed in the tree (values must be stable from run to run).
+    #[serde(default)]
+    pub attributes: Vec<String>,
+}
+
+/// An example with a scenario.
+pub struct Example {
+    pub slug: String,
+    pub dir: PathBuf,
+    pub package: String,
+}
+
+impl Example {
+    pub fn scenario_path(&self) -> PathBuf {
+        self.dir.join("scenario.toml")
+    }
+}
+
+/// Reads and checks a `scenario.toml`; errors name the file.
+pub fn load(path: &Path) -> Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let scenario: Scenario = toml::from_str(&text)
+        .with_context(|| format!("{} is not a valid scenario", path.display()))?;
+    if scenario.process.is_empty() {
+        bail!("{}: a scenario needs at least one [[process]]", path.display());
+    }
+    for p in &scenario.protocols {
+        if !["grpc", "http/protobuf", "http/json"].contains(&p.as_str()) {
+            bail!("{}: protocol {p:?} is not grpc, http/protobuf or http/json", path.display());
+        }
+    }
+    for t in &scenario.traffic {
+        if let Some(to) = &t.to {
+            if !scenario.process.iter().any(|p| &p.name == to) {
+                bail!("{}: traffic to {to:?}, but no [[process]] has that name", path.display());
+            }
+        }
+    }
+    Ok(scenario)
+}
+
+/// The outcome of one scenario run.
+pub struct RunReport {
+    pub protocol: String,
+    pub received: Received,
+    pub elapsed: Duration,
+}
+
+/// Runs the scenario once per protocol. Returns the reports, or an error
+/// that shows what was expected beside what arrived.
+pub async fn run(example: &Example, scenario: &Scenario, target_dir: &Path) -> Result<Vec<RunReport>> {
+    let mut reports = Vec::new();
+    for protocol in &scenario.protocols {
+        let started = Instant::now();
+        let received = run_once(scenario, protocol, target_dir)
+            .await
+            .with_context(|| format!("scenario {} over {protocol}", example.slug))?;
+        reports.push(RunReport {
+            protocol: protocol.clone(),
+            received,
+            elapsed: started.elapsed(),
+        });
+    }
+    Ok(reports)
+}
+
+async fn run_once(
+    scenario: &Scenario,
+    protocol: &str,
+    target_dir: &Path,
+) -> Result<Received> {
+    let collector = Collector::start(0, 0).await?;
+    let endpoint = if protocol == "grpc" {
+        collector.grpc_endpoint()
+    } else {
+        collector.http_endpoint()
+    };
+
+    let mut running: Vec<Running> = Vec::new();
+    let outcome = async {
+        for process in &scenario.process {
+            let started = start(process, &endpoint, protocol, &running, target_dir).await?;
+            running.push(started);
+        }
+        drive(scenario, &running).await
+    }
+    .await;
+
+    let mut exit_problems = Vec::new();
+    for process in running.iter_mut().rev() {
+        if let Err(e) = process.stop().await {
+            exit_problems.push(format!("{e:#}"));
+        }
+    }
+    outcome?;
+    if !exit_problems.is_empty() {
+        bail!("{}", exit_problems.join("\n"));
+    }
+
+    let deadline = Instant::now() + ARRIVAL_DEADLINE;
+    loop {
+        let received = collector.store.snapshot();
+        let failures = check(&scenario.expect, &received);
+        if failures.is_empty() {
+            return Ok(received);
+        }
+        if Instant::now() >= deadline {
+            bail!("{}", explain(&failures, &received, &scenario.snapshot));
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), collector.store.changed()).await;
+    }
+}
+
+/// A started process and what it printed.
+pub struct Running {
+    name: String,
+    /// `http://ADDR` from its `listening on` line.
+    pub url: String,
+    child: Child,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    pub fn output_tail(&self) -> String {
+        let lines = self.output.lock().unwrap_or_else(|p| p.into_inner());
+        let start = lines.len().saturating_sub(20);
+        lines[start..].join("\n")
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub async fn stop(&mut self) -> Result<()> {
+        let Some(pid) = self.child.id() else {
+            bail!("{} had exited before SIGTERM:\n{}", self.name, self.output_tail());
+        };
+        terminate(pid);
+        match tokio::time::timeout(EXIT_DEADLINE, self.child.wait()).await {
+            Err(_) => {
+                let _ = self.child.kill().await;
+                bail!(
+                    "{} did not exit within {EXIT_DEADLINE:?} of SIGTERM:\n{}",
+                    self.name,
+                    self.output_tail()
+                )
+            }
+            Ok(Err(e)) => bail!("waiting for {}: {e}", self.name),
+            Ok(Ok(status)) if !status.success() => {
+                bail!("{} exited with {status} after SIGTERM:\n{}", self.name, self.output_tail())
+            }
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+}
+
+fn terminate(pid: u32) {
+    #[cfg(unix)]
+    // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
+}
+
+async fn start(
+    process: &Process,
+    endpoint: &str,
+    protocol: &str,
+    earlier: &[Running],
+    target_dir: &Path,
+) -> Result<Running> {
+    let binary = target_dir.join("debug").join(&process.bin);
+    let mut env = vec![
+        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.to_owned()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), protocol.to_owned()),
+        ("RUST_LOG".to_owned(), "info".to_owned()),
+    ];
+    for (key, value) in &process.env {
+        let mut value = value.clone();
+        for other in earlier {
+            value = value.replace(&format!("{{{}.url}}", other.name), &other.url);
+        }
+        env.push((key.clone(), value));
+    }
+    launch(&process.name, &binary, &env).await
+}
+
+/// Starts `binary` with `PORT=0` and `env`, and waits for its
+/// `listening on http://ADDR` line. Its output is kept for error messages.
+pub async fn launch(name: &str, binary: &Path, env: &[(String, String)]) -> Result<Running> {
+    if !binary.exists() {
+        bail!(
+            "{} is not built; run `cargo build --workspace --bins` (or `--release`)",
+            binary.display()
+        );
+    }
+    let mut command = Command::new(binary);
+    command
+        .env("PORT", "0")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
+    if let Some(stdout) = child.stdout.take() {
+        let output = output.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(addr) = line.strip_prefix(READY_PREFIX) {
+                    let _ = ready_tx.send(addr.trim().to_owned());
+                }
+                output.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+    }
+    if let Some(stderr) = child.stderr.take() {
+        let output = output.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                output.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
+    }
+
+    let mut running = Running {
+        name: name.to_owned(),
+        url: String::new(),
+        child,
+        output,
+    };
+    tokio::select! {
+        url = ready_rx.recv() => match url {
+            Some(url) => running.url = url,
+            None => {
+                let status = running.child.wait().await.ok();
+                bail!(
+                    "{name} exited ({}) without printing `{READY_PREFIX}http://ADDR`:\n{}",
+                    status.map(|s| s.to_string()).unwrap_or_default(),
+                    running.output_tail()
+                );
+            }
+        },
+        _ = tokio::time::sleep(READY_DEADLINE) => {
+            bail!(
+                "{name} did not print `{READY_PREFIX}http://ADDR` within {READY_DEADLINE:?}:\n{}",
+                running.output_tail()
+            );
+        }
+    }
+    Ok(running)
+}
+
+async fn drive(scenario: &Scenario, running: &[Running]) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    for traffic in &scenario.traffic {
+        let target = match &traffic.to {
+            Some(name) => running.iter().find(|r| &r.name == name),
+            None => running.first(),
+        }
+        .context("traffic has no process to go to")?;
+        let url = format!("{}{}", target.url, traffic.path);
+        let method = reqwest::Method::from_bytes(traffic.method.as_bytes())
+            .with_context(|| format!("{:?} is not an HTTP method", traffic.method))?;
+        for _ in 0..traffic.repeat {
+            let mut request = client.request(method.clone(), &url);
+            for (k, v) in &traffic.headers {
+                request = request.header(k, v);
+            }
+            if let Some(body) = &traffic.body {
+                request = request.body(body.clone());
+            }
+            let response = request
+                .send()
+                .await
+                .with_context(|| format!("{} {url} failed:\n{}", traffic.method, target.output_tail()))?;
+            let status = response.status().as_u16();
+            if status != traffic.status {
+                let body = response.text().await.unwrap_or_default();
+                bail!(
+                    "{} {url}: expected status {}, got {status}: {body}",
+                    traffic.method,
+                    traffic.status
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- expectations
+
+fn toml_to_json(value: &toml::Value) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn attributes_match(actual: &Attributes, wanted: &BTreeMap<String, toml::Value>) -> bool {
+    wanted
+        .iter()
+        .all(|(k, v)| actual.get(k).is_some_and(|a| json_eq(a, &toml_to_json(v))))
+}
+
+/// Equal, counting an integer and the same float as equal.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn describe_span(e: &SpanExpectation) -> String {
+    let mut text = format!("span {:?}", e.name);
+    if let Some(kind) = &e.kind {
+        text += &format!(" kind={kind}");
+    }
+    if let Some(status) = &e.status {
+        text += &format!(" status={status}");
+    }
+    if let Some(service) = &e.service {
+        text += &format!(" service={service}");
+    }
+    match e.parent.as_deref() {
+        Some("") => text += " (a root)",
+        Some(parent) => text += &format!(" child of {parent:?}"),
+        None => {}
+    }
+    for (k, v) in &e.attributes {
+        text += &format!(" {k}={}", toml_to_json(v));
+    }
+    match e.count {
+        Some(n) => text + &format!(", exactly {n}"),
+        None => text + ", at least 1",
+    }
+}
+
+fn span_matches(e: &SpanExpectation, span: &SpanRecord, received: &Received) -> bool {
+    if span.name != e.name
+        || e.kind.as_deref().is_some_and(|k| k != span.kind)
+        || e.status.as_deref().is_some_and(|s| s != span.status)
+        || e.service.as_deref().is_some_and(|s| s != span.service_name)
+        || !attributes_match(&span.attributes, &e.attributes)
+    {
+        return false;
+    }
+    match e.parent.as_deref() {
+        None => true,
+        Some("") => span.parent_span_id.is_none(),
+        Some(parent_name) => span.parent_span_id.as_deref().is_some_and(|parent_id| {
+            received
+                .spans
+                .iter()
+                .any(|p| p.span_id == parent_id && p.trace_id == span.trace_id && p.name == parent_name)
+        }),
+    }
+}
+
+/// What is missing or wrong; empty when everything expected arrived.
+pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
+    let mut failures = Vec::new();
+    for e in &expect.span {
+        let n = received.spans.iter().filter(|s| span_matches(e, s, received)).count();
+        let ok = match e.count {
+            Some(want) => n == want,
+            None => n > 0,
+        };
+        if !ok {
+            failures.push(format!("{}: {n} arrived", describe_span(e)));
+        }
+    }
+    for e in &expect.metric {
+        let found = received.metrics.iter().any(|m| {
+            m.name == e.name
+                && m.data_points > 0
+                && e.kind.as_deref().is_none_or(|k| k == m.kind)
+                && e.unit.as_deref().is_none_or(|u| u == m.unit)
+                && (e.attributes.is_empty()
+                    || m.point_attributes.iter().any(|a| attributes_match(a, &e.attributes)))
+        });
+        if !found {
+            let mut text = format!("metric {:?}", e.name);
+            if let Some(kind) = &e.kind {
+                text += &format!(" kind={kind}");
+            }
+            if let Some(unit) = &e.unit {
+                text += &format!(" unit={unit}");
+            }
+            for (k, v) in &e.attributes {
+                text += &format!(" {k}={}", toml_to_json(v));
+            }
+            failures.push(text + " with a data point: none arrived");
+        }
+    }
+    for e in &expect.log {
+        let spans: Vec<&SpanRecord> = match &e.in_span {
+            Some(name) => received.spans.iter().filter(|s| &s.name == name).collect(),
+            None => Vec::new(),
+        };
+        let found = received.logs.iter().any(|log| {
+            log.body.contains(&e.body)
+                && e.severity.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(&log.severity_text))
+                && (e.in_span.is_none()
+                    || spans.iter().any(|s| {
+                        log.trace_id.as_deref() == Some(&s.trace_id)
+                            && log.span_id.as_deref() == Some(&s.span_id)
+                    }))
+        });
+        if !found {
+            let mut text = format!("log containing {:?}", e.body);
+            if let Some(severity) = &e.severity {
+                text += &format!(" severity={severity}");
+            }
+            if let Some(span) = &e.in_span {
+                text += &format!(" carrying the trace and span id of span {span:?}");
+            }
+            failures.push(text + ": none arrived");
+        }
+    }
+    let services = received
+        .spans
+        .iter()
+        .map(|s| &s.service_name)
+        .chain(received.metrics.iter().map(|m| &m.service_name))
+        .chain(received.logs.iter().map(|l| &l.service_name));
+    let mut strangers: Vec<&String> = services.filter(|s| !expect.services.contains(s)).collect();
+    strangers.sort();
+    strangers.dedup();
+    for s in strangers {
+        failures.push(format!(
+            "service.name {s:?} arrived; expected only {:?}",
+            expect.services
+        ));
+    }
+    if expect.services.iter().any(|s| !received.spans.iter().any(|sp| &sp.service_name == s))
+        && !expect.span.is_empty()
+    {
+        for s in &expect.services {
+            if !received.spans.iter().any(|sp| &sp.service_name == s) {
+                failures.push(format!("no span from service.name {s:?}"));
+            }
+        }
+    }
+    failures
+}
+
+/// Expected beside received, for a failing scenario.
+fn explain(failures: &[String], received: &Received, snapshot: &Snapshot) -> String {
+    let mut text = String::from("telemetry did not match the scenario\n\nexpected, but not received:\n");
+    for f in failures {
+        text += &format!("  - {f}\n");
+    }
+    text += &format!(
+        "\nreceived {} spans, {} metric streams, {} log records:\n",
+        received.spans.len(),
+        received.metrics.len(),
+        received.logs.len()
+    );
+    let style = Style {
+        timings: false,
+        attributes: if snapshot.attributes.is_empty() {
+            AttributeFilter::Key
+        } else {
+            AttributeFilter::Only(&snapshot.attributes)
+        },
+    };
+    text += &indent(&render_snapshot_with(received, &style));
+    let mut metric_names: Vec<String> = received
+        .metrics
+        .iter()
+        .map(|m| format!("metric {} ({}, {} points)", m.name, m.kind, m.data_points))
+        .collect();
+    metric_names.sort();
+    metric_names.dedup();
+    for m in metric_names {
+        text += &format!("  {m}\n");
+    }
+    let mut logs: Vec<(String, usize, usize)> = Vec::new();
+    for log in &received.logs {
+        let line = format!("log {} {:?}", log.severity_text, log.body);
+        let with_trace = usize::from(log.trace_id.is_some());
+        match logs.iter_mut().find(|(l, _, _)| *l == line) {
+            Some((_, n, traced)) => {
+                *n += 1;
+                *traced += with_trace;
+            }
+            None => logs.push((line, 1, with_trace)),
+        }
+    }
+    for (line, n, traced) in logs {
+        text += &format!("  {line} x{n}, {traced} with a trace id\n");
+    }
+    text
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// The normalised trace trees of a run: no ids, no timings; identical trees
+/// are printed once with their count.
+pub fn render_snapshot(received: &Received, snapshot: &Snapshot) -> String {
+    let style = Style {
+        timings: false,
+        attributes: AttributeFilter::Only(&snapshot.attributes),
+    };
+    render_snapshot_with(received, &style)
+}
+
+fn render_snapshot_with(received: &Received, style: &Style) -> String {
+    let mut trees: Vec<(String, usize)> = Vec::new();
+    for trace in group_traces(&received.spans) {
+        let tree = render_trace(&trace, style);
+        match trees.iter_mut().find(|(t, _)| *t == tree) {
+            Some((_, n)) => *n += 1,
+            None => trees.push((tree, 1)),
+        }
+    }
+    let mut out = String::new();
+    for (i, (tree, n)) in trees.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if *n > 1 {
+            out += &format!("({n} traces like this one)\n");
+        }
+        out += tree;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(name: &str, id: &str, parent: Option<&str>) -> SpanRecord {
+        SpanRecord {
+            service_name: "svc".into(),
+            trace_id: "t".into(),
+            span_id: id.into(),
+            parent_span_id: parent.map(Into::into),
+            name: name.into(),
+            kind: "server",
+            status: "unset",
+            status_message: String::new(),
+            start_unix_nano: 0,
+            end_unix_nano: 0,
+            attributes: Attributes::from([("http.response.status_code".into(), Value::from(200))]),
+            events: vec![],
+            links: vec![],
+        }
+    }
+
+    fn expect(text: &str) -> Expect {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn passes_when_everything_arrived() {
+        let received = Received {
+            spans: vec![span("root", "a", None), span("child", "b", Some("a"))],
+            ..Default::default()
+        };
+        let e = expect(
+            r#"services = ["svc"]
+            [[span]]
+            name = "child"
+            parent = "root"
+            attributes = { "http.response.status_code" = 200 }"#,
+        );
+        assert_eq!(check(&e, &received), Vec::<String>::new());
+    }
+
+    #[test]
+    fn names_the_missing_parent_edge_and_the_wrong_count() {
+        let received = Received {
+            spans: vec![span("root", "a", None), span("child", "b", None)],
+            ..Default::default()
+        };
+        let e = expect(
+            r#"services = ["svc"]
+            [[span]]
+            name = "child"
+            parent = "root"
+            [[span]]
+            name = "root"
+            count = 2"#,
+        );
+        assert_eq!(
+            check(&e, &received),
+            vec![
+                "span \"child\" child of \"root\", at least 1: 0 arrived".to_owned(),
+                "span \"root\", exactly 2: 1 arrived".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn attribute_types_matter() {
+        let received = Received {
+            spans: vec![span("root", "a", None)],
+            ..Default::default()
+        };
+        let e = expect(
+            r#"services = ["svc"]
+            [[span]]
+            name = "root"
+            attributes = { "http.response.status_code" = "200" }"#,
+        );
+        assert_eq!(check(&e, &received).len(), 1);
+    }
+
+    #[test]
+    fn rejects_unexpected_services() {
+        let mut stranger = span("root", "a", None);
+        stranger.service_name = "unknown_service".into();
+        let received = Received {
+            spans: vec![stranger],
+            ..Default::default()
+        };
+        let e = expect(r#"services = ["svc"]"#);
+        assert_eq!(
+            check(&e, &received),
+            vec!["service.name \"unknown_service\" arrived; expected only [\"svc\"]".to_owned()]
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Traces drawn as indented trees, for the live collector view and for the
+//! normalised snapshots the book includes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::received::SpanRecord;
+
+/// Attribute key prefixes worth showing in the live view.
+const KEY_ATTRIBUTE_PREFIXES: &[&str] = &[
+    "http.", "url.", "rpc.", "db.", "messaging.", "error.", "server.", "exception.",
+];
+
+/// What a rendering shows besides names, kinds and statuses.
+pub struct Style<'a> {
+    /// Durations and trace ids (live view); off for stable snapshots.
+    pub timings: bool,
+    /// Which attributes to print.
+    pub attributes: AttributeFilter<'a>,
+}
+
+/// Which attributes a rendering prints.
+pub enum AttributeFilter<'a> {
+    /// Those whose keys start with one of [`KEY_ATTRIBUTE_PREFIXES`].
+    Key,
+    /// Exactly these keys, when present.
+    Only(&'a [String]),
+}
+
+impl AttributeFilter<'_> {
+    fn shows(&self, key: &str) -> bool {
+        match self {
+            AttributeFilter::Key => KEY_ATTRIBUTE_PREFIXES.iter().any(|p| key.starts_with(p)),
+            AttributeFilter::Only(keys) => keys.iter().any(|k| k == key),
+        }
+    }
+}
+
+/// Groups spans by trace id, in order of each trace's earliest start.
+pub fn group_traces<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> Vec<Vec<&'a SpanRecord>> {
+    let mut traces: HashMap<&str, Vec<&SpanRecord>> = HashMap::new();
+    for span in spans {
+        traces.entry(span.trace_id.as_str()).or_default().push(span);
+    }
+    let mut traces: Vec<_> = traces.into_values().collect();
+    traces.sort_by_key(|spans| {
+        let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
+        (start, spans[0].trace_id.clone())
+    });
+    traces
+}
+
+/// Draws one trace. Spans whose parent did not arrive are drawn as roots,
+/// marked `(parent not received)`.
+pub fn render_trace(spans: &[&SpanRecord], style: &Style) -> String {
+    let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    let mut children: BTreeMap<&str, Vec<&SpanRecord>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for span in spans {
+        match span.parent_span_id.as_deref() {
+            Some(parent) if ids.contains(parent) => children.entry(parent).or_default().push(span),
+            _ => roots.push(*span),
+        }
+    }
+    let order = |a: &&SpanRecord, b: &&SpanRecord| {
+        (a.start_unix_nano, &a.name).cmp(&(b.start_unix_nano, &b.name))
+    };
+    roots.sort_by(order);
+    for list in children.values_mut() {
+        list.sort_by(order);
+    }
+
+    let mut out = String::new();
+    if style.timings {
+        if let Some(first) = spans.first() {
+            let _ = writeln!(out, "trace {}", first.trace_id);
+        }
+    }
+    for root in roots {
+        draw(&mut out, root, None, &children, style, "", None);
+    }
+    out
+}
+
+fn draw(
+    out: &mut String,
+    span: &SpanRecord,
+    parent_service: Option<&str>,
+    children: &BTreeMap<&str, Vec<&SpanRecord>>,
+    style: &Style,
+    prefix: &str,
+    branch: Option<bool>,
+) {
+    let (lead, next_prefix) = match branch {
+        None => (String::new(), String::new()),
+        Some(last) => (
+            format!("{prefix}{}", if last { "└── " } else { "├── " }),
+            format!("{prefix}{}", if last { "    " } else { "│   " }),
+        ),
+    };
+    let _ = write!(out, "{lead}{}  {}", span.name, span.kind);
+    if parent_service != Some(span.service_name.as_str()) {
+        let _ = write!(out, "  [{}]", span.service_name);
+    }
+    if parent_service.is_none() && span.parent_span_id.is_some() {
+        out.push_str("  (parent not received)");
+    }
+    if style.timings {
+        let _ = write!(out, "  {:.1} ms", span.duration_ms());
+    }
+    match span.status {
+        "unset" => {}
+        status if span.status_message.is_empty() => {
+            let _ = write!(out, "  {}", status.to_uppercase());
+        }
+        status => {
+            let _ = write!(out, "  {}: {}", status.to_uppercase(), span.status_message);
+        }
+    }
+    for (key, value) in &span.attributes {
+        if style.attributes.shows(key) {
+            let _ = write!(out, "  {key}={}", short(value));
+        }
+    }
+    for event in &span.events {
+        let _ = write!(out, "  event:{event}");
+    }
+    if !span.links.is_empty() {
+        let _ = write!(out, "  links:{}", span.links.len());
+    }
+    out.push('\n');
+    let kids = children.get(span.span_id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+    for (i, child) in kids.iter().enumerate() {
+        let last = i + 1 == kids.len();
+        draw(out, child, Some(&span.service_name), children, style, &next_prefix, Some(last));
+    }
+}
+
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 80 {
+        let cut: String = text.chars().take(77).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::received::Attributes;
+
+    fn span(id: &str, parent: Option<&str>, name: &str, start: u64) -> SpanRecord {
+        SpanRecord {
+            service_name: "svc".into(),
+            trace_id: "t1".into(),
+            span_id: id.into(),
+            parent_span_id: parent.map(Into::into),
+            name: name.into(),
+            kind: "server",
+            status: "unset",
+            status_message: String::new(),
+            start_unix_nano: start,
+            end_unix_nano: start + 1_000_000,
+            attributes: Attributes::from([("http.route".into(), Value::from("/a"))]),
+            events: vec![],
+            links: vec![],
+        }
+    }
+
+    #[test]
+    fn nests_children_under_parents_in_start_order() {
+        let spans = [
+            span("c", Some("a"), "second", 3),
+            span("a", None, "root", 1),
+            span("b", Some("a"), "first", 2),
+            span("d", Some("b"), "leaf", 4),
+        ];
+        let refs: Vec<_> = spans.iter().collect();
+        let keys = vec!["http.route".to_owned()];
+        let style = Style {
+            timings: false,
+            attributes: AttributeFilter::Only(&keys),
+        };
+        assert_eq!(
+            render_trace(&refs, &style),
+            "root  server  [svc]  http.route=\"/a\"\n\
+             ├── first  server  http.route=\"/a\"\n\
+             │   └── leaf  server  http.route=\"/a\"\n\
+             └── second  server  http.route=\"/a\"\n"
+        );
+    }
+
+    #[test]
+    fn marks_orphans() {
+        let spans = [span("b", Some("missing"), "orphan", 1)];
+        let refs: Vec<_> = spans.iter().collect();
+        let style = Style {
+            timings: false,
+            attributes: AttributeFilter::Only(&[]),
+        };
+        assert_eq!(render_trace(&refs, &style), "orphan  server  [svc]  (parent not received)\n");
+    }
+}

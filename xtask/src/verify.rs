@@ -1,0 +1,262 @@
+//! `cargo xtask verify`: every check the book promises, in order, with one
+//! progress line per step, a summary table, and the command that reruns a
+//! failed step.
+
+use std::fmt::Write as _;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use clap::ValueEnum;
+
+use crate::scenario::{self, Example};
+use crate::workspace::{self, relative};
+use crate::{book, generate, pins};
+
+/// The steps, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Step {
+    /// Examples' versions equal the pin table; one version of each OpenTelemetry crate.
+    Pins,
+    /// Generated files are fresh and untouched.
+    Generated,
+    /// `cargo fmt --check`.
+    Fmt,
+    /// `cargo clippy -D warnings`.
+    Clippy,
+    /// `cargo test --workspace`.
+    Test,
+    /// Every example against the embedded collector, telemetry asserted.
+    Scenarios,
+    /// The mdBook builds.
+    Book,
+}
+
+impl Step {
+    fn all() -> &'static [Step] {
+        &[
+            Step::Pins,
+            Step::Generated,
+            Step::Fmt,
+            Step::Clippy,
+            Step::Test,
+            Step::Scenarios,
+            Step::Book,
+        ]
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Step::Pins => "pins",
+            Step::Generated => "generated",
+            Step::Fmt => "fmt",
+            Step::Clippy => "clippy",
+            Step::Test => "test",
+            Step::Scenarios => "scenarios",
+            Step::Book => "book",
+        }
+    }
+}
+
+/// Options of `cargo xtask verify`.
+pub struct Options {
+    pub only: Vec<Step>,
+    pub example: Option<String>,
+    pub keep_going: bool,
+    pub require_all: bool,
+    pub bless: bool,
+}
+
+enum Outcome {
+    Passed,
+    /// A program the step needs is missing; says what to install.
+    Skipped(String),
+}
+
+struct Row {
+    step: Step,
+    result: String,
+    seconds: f64,
+}
+
+/// Runs the steps; fails when any step fails (or is skipped, with `require_all`).
+pub fn run(options: &Options) -> Result<()> {
+    let steps: Vec<Step> = if options.only.is_empty() {
+        Step::all().to_vec()
+    } else {
+        Step::all().iter().copied().filter(|s| options.only.contains(s)).collect()
+    };
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    let total = Instant::now();
+    for (i, step) in steps.iter().enumerate() {
+        println!("\n[{}/{}] {} ...", i + 1, steps.len(), step.name());
+        let started = Instant::now();
+        let outcome = run_step(*step, options);
+        let seconds = started.elapsed().as_secs_f64();
+        let result = match &outcome {
+            Ok(Outcome::Passed) => "ok".to_owned(),
+            Ok(Outcome::Skipped(why)) if options.require_all => {
+                failed.push((*step, format!("skipped, and --require-all forbids skips: {why}")));
+                "FAILED (skip)".to_owned()
+            }
+            Ok(Outcome::Skipped(why)) => format!("skipped: {why}"),
+            Err(error) => {
+                failed.push((*step, format!("{error:#}")));
+                "FAILED".to_owned()
+            }
+        };
+        println!("[{}/{}] {} {result} in {seconds:.1}s", i + 1, steps.len(), step.name());
+        if let Some((_, message)) = failed.last().filter(|(s, _)| s == step) {
+            eprintln!("\n{message}\n");
+            eprintln!("rerun this step: {}", rerun_command(*step, options));
+        }
+        rows.push(Row {
+            step: *step,
+            result,
+            seconds,
+        });
+        if !failed.is_empty() && !options.keep_going {
+            break;
+        }
+    }
+    print_summary(&rows, total.elapsed().as_secs_f64());
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut message = String::from("verify failed:");
+    for (step, _) in &failed {
+        let _ = write!(message, "\n  {}: rerun with `{}`", step.name(), rerun_command(*step, options));
+    }
+    bail!("{message}")
+}
+
+fn rerun_command(step: Step, options: &Options) -> String {
+    let mut command = format!("cargo xtask verify --only {}", step.name());
+    if step == Step::Scenarios {
+        if let Some(example) = &options.example {
+            let _ = write!(command, " --example {example}");
+        }
+    }
+    command
+}
+
+fn print_summary(rows: &[Row], total: f64) {
+    println!("\n{:<12} {:>8}  result", "step", "seconds");
+    for row in rows {
+        println!("{:<12} {:>8.1}  {}", row.step.name(), row.seconds, row.result);
+    }
+    println!("{:<12} {:>8.1}", "total", total);
+}
+
+fn run_step(step: Step, options: &Options) -> Result<Outcome> {
+    match step {
+        Step::Pins => problems("pins", pins::check(false)?),
+        Step::Generated => problems("generated files", generate::stale()?),
+        Step::Fmt => cargo_component("fmt", &["fmt", "--all", "--check"], "rustup component add rustfmt"),
+        Step::Clippy => cargo_component(
+            "clippy",
+            &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+            "rustup component add clippy",
+        ),
+        Step::Test => {
+            workspace::run("cargo", &["test", "--workspace", "--locked"])?;
+            Ok(Outcome::Passed)
+        }
+        Step::Scenarios => scenarios(options),
+        Step::Book => {
+            book::build()?;
+            Ok(Outcome::Passed)
+        }
+    }
+}
+
+fn problems(what: &str, problems: Vec<String>) -> Result<Outcome> {
+    if problems.is_empty() {
+        return Ok(Outcome::Passed);
+    }
+    bail!("{} problem(s) with {what}:\n  {}", problems.len(), problems.join("\n  "))
+}
+
+fn cargo_component(subcommand: &str, args: &[&str], install: &str) -> Result<Outcome> {
+    let present = Command::new("cargo")
+        .args([subcommand, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        return Ok(Outcome::Skipped(format!("`cargo {subcommand}` is not installed ({install})")));
+    }
+    workspace::run("cargo", args)?;
+    Ok(Outcome::Passed)
+}
+
+fn scenarios(options: &Options) -> Result<Outcome> {
+    let examples = match &options.example {
+        Some(slug) => vec![workspace::example(slug)?],
+        None => workspace::examples()?,
+    };
+    let mut build = vec!["build", "--locked", "--bins"];
+    for example in &examples {
+        build.extend(["--package", example.package.as_str()]);
+    }
+    workspace::run("cargo", &build)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut failures = Vec::new();
+    for example in &examples {
+        if let Err(error) = runtime.block_on(scenario_of(example, options.bless)) {
+            eprintln!("  {} FAILED", example.slug);
+            failures.push(format!(
+                "{}: {error:#}\n\nrerun this example: cargo xtask verify --only scenarios --example {}",
+                example.slug, example.slug
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(Outcome::Passed)
+    } else {
+        bail!("{}", failures.join("\n\n"))
+    }
+}
+
+async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
+    let path = example.scenario_path();
+    if !path.exists() {
+        bail!(
+            "{} is missing: every example declares how it is run and what it must emit",
+            relative(&path)
+        );
+    }
+    let scenario = scenario::load(&path)?;
+    let reports = scenario::run(example, &scenario, &workspace::target_dir()).await?;
+    for report in &reports {
+        println!(
+            "  {} over {}: {} spans, {} metric streams, {} logs, as expected ({:.1}s)",
+            example.slug,
+            report.protocol,
+            report.received.spans.len(),
+            report.received.metrics.len(),
+            report.received.logs.len(),
+            report.elapsed.as_secs_f64()
+        );
+    }
+    let first = reports.first().context("a scenario runs with at least one protocol")?;
+    let snapshot = scenario::render_snapshot(&first.received, &scenario.snapshot);
+    let snapshot_path = book::snapshot_path(&example.slug);
+    let committed = std::fs::read_to_string(&snapshot_path).unwrap_or_default();
+    if committed == snapshot {
+        return Ok(());
+    }
+    if bless {
+        std::fs::create_dir_all(snapshot_path.parent().context("snapshot path has a parent")?)?;
+        std::fs::write(&snapshot_path, &snapshot)?;
+        println!("  blessed {}", relative(&snapshot_path));
+        return Ok(());
+    }
+    bail!(
+        "the trace snapshot changed; if the change is intended, rerun with --bless\n\
+         --- committed {}\n{}\n--- this run\n{}",
+        relative(&snapshot_path),
+        if committed.is_empty() { "(none)\n" } else { &committed },
+        snapshot
+    )
+}

@@ -1,0 +1,90 @@
+//! Where things are: the repository root, the target directory, the examples.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::scenario::Example;
+
+/// The repository root (the workspace that holds `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A path relative to the root, for messages.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+}
+
+/// Cargo's target directory, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() { dir } else { root().join(dir) }
+        }
+        None => root().join("target"),
+    }
+}
+
+/// Every `examples/<slug>/` with a `Cargo.toml`, sorted by slug.
+pub fn examples() -> Result<Vec<Example>> {
+    let dir = root().join("examples");
+    let mut examples = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        let manifest = path.join("Cargo.toml");
+        if !manifest.exists() {
+            continue;
+        }
+        let slug = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("example directory names must be UTF-8")?
+            .to_owned();
+        let text = std::fs::read_to_string(&manifest)?;
+        let doc: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", relative(&manifest)))?;
+        let package = doc
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str())
+            .with_context(|| format!("{} has no package.name", relative(&manifest)))?
+            .to_owned();
+        examples.push(Example {
+            slug,
+            dir: path,
+            package,
+        });
+    }
+    examples.sort_by(|a, b| a.slug.cmp(&b.slug));
+    Ok(examples)
+}
+
+/// The example with this slug, or an error listing the ones that exist.
+pub fn example(slug: &str) -> Result<Example> {
+    let all = examples()?;
+    let names: Vec<String> = all.iter().map(|e| e.slug.clone()).collect();
+    match all.into_iter().find(|e| e.slug == slug) {
+        Some(example) => Ok(example),
+        None => bail!("no example {slug:?}; there are: {}", names.join(", ")),
+    }
+}
+
+/// Runs a command from the root, echoing it as `> cmd args`; fails on a non-zero exit.
+pub fn run(program: &str, args: &[&str]) -> Result<()> {
+    println!("> {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot run {program}; is it installed?"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}

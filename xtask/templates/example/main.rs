@@ -1,0 +1,32 @@
+//! Run with `cargo run`, then `curl localhost:3000/`. Telemetry goes to
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (default `http://localhost:4318`, OTLP/HTTP).
+
+use std::error::Error;
+use std::process::ExitCode;
+
+mod server;
+mod telemetry;
+
+const SERVICE_NAME: &str = "{{slug}}";
+const DEFAULT_PORT: u16 = 3000;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
+    let telemetry = telemetry::init(SERVICE_NAME)?;
+    let listener = server::listen(DEFAULT_PORT).await?;
+    axum::serve(listener, example_{{crate}}::app())
+        .with_graceful_shutdown(server::shutdown_signal())
+        .await?;
+    telemetry.shutdown()?;
+    Ok(())
+}
