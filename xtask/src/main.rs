@@ -1,5 +1,6 @@
 //! `cargo xtask`: the book's tool. Run `cargo xtask --help`.
 
+mod bench;
 mod book;
 mod collector;
 mod generate;
@@ -72,6 +73,27 @@ enum Task {
     },
     /// Build the book into target/book.
     Book,
+    /// Measure an example under load (release build, load from this process).
+    Bench {
+        /// What to measure.
+        #[arg(value_enum)]
+        target: BenchTarget,
+        /// Seconds of load per mode and round.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Alternating rounds of off/on.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchTarget {
+    /// The axum quickstart, telemetry on versus `OTEL_SDK_DISABLED=true`.
+    Quickstart,
 }
 
 fn main() -> std::process::ExitCode {
@@ -124,6 +146,9 @@ fn run(task: Task) -> Result<()> {
         }
         Task::Collector { grpc_port, http_port } => runtime()?.block_on(live::run(grpc_port, http_port)),
         Task::Book => book::build(),
+        Task::Bench { target: BenchTarget::Quickstart, seconds, concurrency, rounds } => {
+            bench::quickstart(&bench::Load { seconds, concurrency, rounds })
+        }
     }
 }
 

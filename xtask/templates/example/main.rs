@@ -27,6 +27,11 @@ async fn run() -> Result<(), Box<dyn Error>> {
     axum::serve(listener, example_{{crate}}::app())
         .with_graceful_shutdown(server::shutdown_signal())
         .await?;
-    telemetry.shutdown()?;
+    // In-flight requests have finished: flush every span, metric and log.
+    // A collector that is down loses this last batch; that is worth a line
+    // on stderr, not a failed exit that an orchestrator would count as a crash.
+    if let Err(error) = telemetry.shutdown() {
+        eprintln!("telemetry: {error}");
+    }
     Ok(())
 }

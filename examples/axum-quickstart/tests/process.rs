@@ -1,0 +1,203 @@
+//! The real binary, as an orchestrator runs it: exporting to an OTLP/gRPC
+//! receiver in this test, stopped with SIGTERM; and serving while its
+//! collector hangs.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+
+/// Span names received by the test's OTLP/gRPC trace receiver.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<String>>>);
+
+#[tonic::async_trait]
+impl TraceService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let names = request
+            .into_inner()
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .map(|s| s.name);
+        self.0.lock().unwrap().extend(names);
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+async fn start_receiver() -> (SocketAddr, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Received::default();
+    let service = TraceServiceServer::new(received.clone());
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    (addr, received)
+}
+
+/// Starts the service binary and returns it with its `http://ADDR`.
+fn start_service(env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the example binary starts");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    // Keep draining, so that the service never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+async fn wait_for_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "no exit within {within:?} of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_after_n_requests_delivers_n_server_spans() {
+    const N: usize = 200;
+    let (addr, received) = start_receiver().await;
+    let endpoint = format!("http://{addr}");
+    let (mut service, url) = start_service(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        // Metrics and logs are not what this test is about.
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://127.0.0.1:9"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:9"),
+    ]);
+
+    let client = reqwest::Client::new();
+    for _ in 0..N {
+        let response = client.get(format!("{url}/hello")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // The batch processor exports every 5 s: these spans are still queued.
+    sigterm(&service);
+    let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
+
+    assert!(status.success(), "exit status {status}");
+    let names = received.0.lock().unwrap().clone();
+    let server_spans = names.iter().filter(|n| *n == "GET /hello").count();
+    assert_eq!(server_spans, N, "every request's span must arrive, none twice");
+}
+
+/// Accepts connections and never answers: a collector that hangs.
+async fn start_hanging_collector() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+async fn latencies(url: &str, n: usize) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let sent = Instant::now();
+        let response = client.get(format!("{url}/hello")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        out.push(sent.elapsed());
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_collector_does_not_slow_requests() {
+    let hanging = start_hanging_collector().await;
+    let endpoint = format!("http://{hanging}");
+    let (mut service, url) = start_service(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        // Export often, so exports are in flight (and stuck) while we measure,
+        // and give up after 1 s so that shutdown is quick.
+        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+    ]);
+    let (mut baseline, baseline_url) = start_service(&[("OTEL_SDK_DISABLED", "true")]);
+
+    let with_hang = latencies(&url, 300).await;
+    let without = latencies(&baseline_url, 300).await;
+
+    let p99 = |l: &[Duration]| l[l.len() * 99 / 100];
+    // A request that waited on an export would take the 1 s export timeout.
+    assert!(
+        p99(&with_hang) < p99(&without) * 5 + Duration::from_millis(20),
+        "p99 {:?} with a hanging collector, {:?} with telemetry off",
+        p99(&with_hang),
+        p99(&without)
+    );
+    assert!(*with_hang.last().unwrap() < Duration::from_millis(500));
+
+    sigterm(&service);
+    sigterm(&baseline);
+    // Shutdown waits for the stuck export, bounded by OTEL_EXPORTER_OTLP_TIMEOUT.
+    assert!(wait_for_exit(&mut service, Duration::from_secs(10)).await.success());
+    assert!(wait_for_exit(&mut baseline, Duration::from_secs(5)).await.success());
+}
+
+#[tokio::test]
+async fn a_bad_variable_is_a_clear_error_not_a_panic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
+        .env("PORT", "0")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"OTEL_EXPORTER_OTLP_PROTOCOL="http/xml" is not valid"#),
+        "{stderr}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
+        .env("PORT", "seventy")
+        .env("OTEL_SDK_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(r#"PORT="seventy" is not valid"#), "{stderr}");
+}
