@@ -503,3 +503,6 @@ async fn http_logs(State(receiver): State<Receiver>, headers: HeaderMap, body: B
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests;
