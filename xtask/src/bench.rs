@@ -48,14 +48,24 @@ pub fn quickstart(load: &Load) -> Result<()> {
     }
     let wrk_found = Command::new("wrk").arg("--version").output().is_ok();
     if !wrk_found {
-        bail!("the load generator `wrk` is not installed (Debian/Ubuntu: apt-get install wrk)");
+        bail!(
+            "the load generator `wrk` is not installed (Debian/Ubuntu: apt-get install wrk)"
+        );
     }
     workspace::run(
         "cargo",
-        &["build", "--release", "--locked", "--package", "example-axum-quickstart"],
+        &[
+            "build",
+            "--release",
+            "--locked",
+            "--package",
+            "example-axum-quickstart",
+        ],
     )?;
     let binary = workspace::target_dir().join("release/example-axum-quickstart");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let collector = Collector::start(0, 0).await?;
         // A port that refuses connections: nothing listens there once dropped.
@@ -128,7 +138,10 @@ async fn wrk(url: &str, connections: usize, seconds: u64) -> Result<Measured> {
         .context("cannot run wrk")?;
     let text = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        bail!("wrk failed: {text}{}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     parse_wrk(&text).with_context(|| format!("cannot read wrk's report:\n{text}"))
 }
@@ -200,7 +213,8 @@ Transfer/sec:      2.40MB
 
     #[test]
     fn refuses_a_run_with_errors() {
-        let failed = REPORT.replace("Requests/sec", "Non-2xx or 3xx responses: 7\nRequests/sec");
+        let failed =
+            REPORT.replace("Requests/sec", "Non-2xx or 3xx responses: 7\nRequests/sec");
         assert_eq!(parse_wrk(&failed), None);
     }
 }

@@ -12,7 +12,9 @@ pub const MDBOOK_VERSION: &str = "0.5.4";
 
 /// `book/src/generated/<slug>.txt`: the normalised trace tree of a scenario.
 pub fn snapshot_path(slug: &str) -> PathBuf {
-    workspace::root().join("book/src/generated").join(format!("{slug}.txt"))
+    workspace::root()
+        .join("book/src/generated")
+        .join(format!("{slug}.txt"))
 }
 
 /// The pinned `mdbook`, installed into `target/tools` when missing.
@@ -24,13 +26,22 @@ pub fn mdbook() -> Result<PathBuf> {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(MDBOOK_VERSION));
     if !installed {
-        println!("installing mdbook {MDBOOK_VERSION} into {} (once)", tools.display());
+        println!(
+            "installing mdbook {MDBOOK_VERSION} into {} (once)",
+            tools.display()
+        );
         let tools_arg = tools.to_string_lossy().into_owned();
         workspace::run(
             "cargo",
             &[
-                "install", "mdbook", "--version", &format!("={MDBOOK_VERSION}"), "--locked",
-                "--root", &tools_arg, "--quiet",
+                "install",
+                "mdbook",
+                "--version",
+                &format!("={MDBOOK_VERSION}"),
+                "--locked",
+                "--root",
+                &tools_arg,
+                "--quiet",
             ],
         )
         .context("installing mdbook failed; it needs crates.io")?;

@@ -84,10 +84,14 @@ impl Collector {
         };
         let grpc = TcpListener::bind(("127.0.0.1", grpc_port))
             .await
-            .with_context(|| format!("cannot listen for OTLP/gRPC on 127.0.0.1:{grpc_port}"))?;
+            .with_context(|| {
+                format!("cannot listen for OTLP/gRPC on 127.0.0.1:{grpc_port}")
+            })?;
         let http = TcpListener::bind(("127.0.0.1", http_port))
             .await
-            .with_context(|| format!("cannot listen for OTLP/HTTP on 127.0.0.1:{http_port}"))?;
+            .with_context(|| {
+                format!("cannot listen for OTLP/HTTP on 127.0.0.1:{http_port}")
+            })?;
         let grpc_addr = grpc.local_addr()?;
         let http_addr = http.local_addr()?;
 
@@ -154,7 +158,13 @@ trait Validate {
     fn validate(&self) -> Result<(), String>;
 }
 
-fn check_id(what: &str, name: &str, id: &[u8], len: usize, optional: bool) -> Result<(), String> {
+fn check_id(
+    what: &str,
+    name: &str,
+    id: &[u8],
+    len: usize,
+    optional: bool,
+) -> Result<(), String> {
     if (optional && id.is_empty()) || id.len() == len {
         Ok(())
     } else {
@@ -208,7 +218,9 @@ impl Validate for ExportLogsServiceRequest {
 async fn serve_grpc(listener: TcpListener, receiver: Receiver) {
     let incoming = tokio_stream_listener(listener);
     let result = tonic::transport::Server::builder()
-        .layer(tower::util::MapResponseLayer::new(decode_error_is_invalid_argument))
+        .layer(tower::util::MapResponseLayer::new(
+            decode_error_is_invalid_argument,
+        ))
         .add_service(
             TraceServiceServer::new(receiver.clone())
                 .accept_compressed(CompressionEncoding::Gzip)
@@ -239,7 +251,9 @@ fn tokio_stream_listener(
 
 /// tonic answers a body it cannot decode with `Internal`; OTLP clients must not
 /// retry such a request, and `InvalidArgument` is the status that says so.
-fn decode_error_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
+fn decode_error_is_invalid_argument<B>(
+    mut response: http::Response<B>,
+) -> http::Response<B> {
     let headers = response.headers_mut();
     let internal = headers.get("grpc-status").is_some_and(|s| s == "13");
     let decode = headers
@@ -252,7 +266,10 @@ fn decode_error_is_invalid_argument<B>(mut response: http::Response<B>) -> http:
     response
 }
 
-fn grpc_request_record<T>(signal: &'static str, request: &tonic::Request<T>) -> RequestRecord {
+fn grpc_request_record<T>(
+    signal: &'static str,
+    request: &tonic::Request<T>,
+) -> RequestRecord {
     let headers = request.metadata().clone().into_headers();
     RequestRecord {
         signal,
@@ -389,12 +406,21 @@ fn bad_request(encoding: Encoding, message: String) -> HttpError {
 }
 
 /// Decodes an OTLP/HTTP body: content type, then content encoding, then message.
-fn decode_http<T>(signal: &'static str, headers: &HeaderMap, body: &[u8]) -> Result<(RequestRecord, T), HttpError>
+fn decode_http<T>(
+    signal: &'static str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(RequestRecord, T), HttpError>
 where
     T: prost::Message + Default + DeserializeOwned + Validate,
 {
     let content_type = header_str(headers, "content-type").unwrap_or_default();
-    let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let encoding = match media_type.as_str() {
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
         "application/json" => Encoding::Json,
@@ -414,24 +440,33 @@ where
     let bytes = match compression.as_deref() {
         None => body,
         Some("gzip") => {
-            decompressed = gunzip(body)
-                .map_err(|e| bad_request(encoding, format!("gzip body is corrupt: {e}")))?;
+            decompressed = gunzip(body).map_err(|e| {
+                bad_request(encoding, format!("gzip body is corrupt: {e}"))
+            })?;
             &decompressed[..]
         }
         Some(other) => {
             return Err(HttpError {
                 status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                message: format!("content-encoding {other:?} is not supported; send gzip or none"),
+                message: format!(
+                    "content-encoding {other:?} is not supported; send gzip or none"
+                ),
                 encoding,
             });
         }
     };
     let message: T = match encoding {
         Encoding::Protobuf => T::decode(bytes).map_err(|e| {
-            bad_request(encoding, format!("body is not a valid OTLP {signal} protobuf message: {e}"))
+            bad_request(
+                encoding,
+                format!("body is not a valid OTLP {signal} protobuf message: {e}"),
+            )
         })?,
         Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
-            bad_request(encoding, format!("body is not a valid OTLP/JSON {signal} message: {e}"))
+            bad_request(
+                encoding,
+                format!("body is not a valid OTLP/JSON {signal} message: {e}"),
+            )
         })?,
     };
     message.validate().map_err(|m| bad_request(encoding, m))?;
@@ -454,7 +489,9 @@ fn gunzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
         .take(MAX_BODY as u64 + 1)
         .read_to_end(&mut out)?;
     if out.len() > MAX_BODY {
-        return Err(std::io::Error::other(format!("more than {MAX_BODY} bytes once inflated")));
+        return Err(std::io::Error::other(format!(
+            "more than {MAX_BODY} bytes once inflated"
+        )));
     }
     Ok(out)
 }
@@ -463,14 +500,21 @@ fn gunzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
 fn accepted<T: prost::Message + Serialize + Default>(headers: &HeaderMap) -> Response {
     let json = header_str(headers, "content-type").is_some_and(|c| c.contains("json"));
     let (content_type, body) = if json {
-        ("application/json", serde_json::to_vec(&T::default()).unwrap_or_default())
+        (
+            "application/json",
+            serde_json::to_vec(&T::default()).unwrap_or_default(),
+        )
     } else {
         ("application/x-protobuf", T::default().encode_to_vec())
     };
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-async fn http_traces(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_traces(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match decode_http::<ExportTraceServiceRequest>("traces", &headers, &body) {
         Ok((record, export)) => {
             receiver.traces(record, &export);
@@ -480,7 +524,11 @@ async fn http_traces(State(receiver): State<Receiver>, headers: HeaderMap, body:
     }
 }
 
-async fn http_metrics(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_metrics(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match decode_http::<ExportMetricsServiceRequest>("metrics", &headers, &body) {
         Ok((record, export)) => {
             receiver.metrics(record, &export);
@@ -490,7 +538,11 @@ async fn http_metrics(State(receiver): State<Receiver>, headers: HeaderMap, body
     }
 }
 
-async fn http_logs(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_logs(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match decode_http::<ExportLogsServiceRequest>("logs", &headers, &body) {
         Ok((record, export)) => {
             receiver.logs(record, &export);
@@ -501,7 +553,10 @@ async fn http_logs(State(receiver): State<Receiver>, headers: HeaderMap, body: B
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -63,7 +63,10 @@ pub fn stale() -> Result<Vec<String>> {
     let mut problems = Vec::new();
     for file in all()? {
         match std::fs::read_to_string(&file.path) {
-            Err(_) => problems.push(format!("{} is missing (run `cargo xtask gen`)", relative(&file.path))),
+            Err(_) => problems.push(format!(
+                "{} is missing (run `cargo xtask gen`)",
+                relative(&file.path)
+            )),
             Ok(current) if current != file.content => problems.push(format!(
                 "{} differs from its template (edited by hand, or the template changed); \
                  edit the template in xtask/templates/ and run `cargo xtask gen`{}",
@@ -100,11 +103,15 @@ fn first_difference(current: &str, wanted: &str) -> String {
 /// draft chapter entry in the book's `SUMMARY.md`.
 pub fn new_example(slug: &str) -> Result<PathBuf> {
     let valid = !slug.is_empty()
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && slug
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
     if !valid {
-        bail!("{slug:?} is not a valid slug: use lower-case letters, digits and dashes, e.g. `circuit-breaker`");
+        bail!(
+            "{slug:?} is not a valid slug: use lower-case letters, digits and dashes, e.g. `circuit-breaker`"
+        );
     }
     let dir = workspace::root().join("examples").join(slug);
     if dir.exists() {
@@ -124,7 +131,8 @@ pub fn new_example(slug: &str) -> Result<PathBuf> {
     for (name, content) in files {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap_or(&dir))?;
-        std::fs::write(&path, content).with_context(|| format!("cannot write {}", relative(&path)))?;
+        std::fs::write(&path, content)
+            .with_context(|| format!("cannot write {}", relative(&path)))?;
         println!("wrote {}", relative(&path));
     }
     add_draft_chapter(&workspace::root().join("book/src/SUMMARY.md"), slug)?;
@@ -132,7 +140,11 @@ pub fn new_example(slug: &str) -> Result<PathBuf> {
 }
 
 /// Replaces `{{slug}}`, `{{crate}}`, `{{title}}` and `{{version:CRATE}}` placeholders.
-fn render(template: &str, slug: &str, pins: &std::collections::BTreeMap<String, String>) -> Result<String> {
+fn render(
+    template: &str,
+    slug: &str,
+    pins: &std::collections::BTreeMap<String, String>,
+) -> Result<String> {
     let mut out = template
         .replace("{{slug}}", slug)
         .replace("{{crate}}", &slug.replace('-', "_"))
@@ -143,9 +155,9 @@ fn render(template: &str, slug: &str, pins: &std::collections::BTreeMap<String, 
             .map(|e| start + e)
             .context("unclosed {{version:...}} in a template")?;
         let name = &out[start + "{{version:".len()..end];
-        let version = pins
-            .get(name)
-            .with_context(|| format!("template asks for `{name}`, which is not in the pin table"))?;
+        let version = pins.get(name).with_context(|| {
+            format!("template asks for `{name}`, which is not in the pin table")
+        })?;
         out.replace_range(start..end + 2, &format!("={version}"));
     }
     Ok(out)
@@ -187,7 +199,12 @@ mod tests {
     fn renders_versions_from_the_pin_table() {
         let pins = [("tokio".to_owned(), "1.2.3".to_owned())].into();
         assert_eq!(
-            render("{{slug}}: tokio = \"{{version:tokio}}\" # {{title}}", "retry-backoff", &pins).unwrap(),
+            render(
+                "{{slug}}: tokio = \"{{version:tokio}}\" # {{title}}",
+                "retry-backoff",
+                &pins
+            )
+            .unwrap(),
             "retry-backoff: tokio = \"=1.2.3\" # Retry Backoff"
         );
         assert!(render("{{version:serde}}", "x", &pins).is_err());

@@ -20,7 +20,10 @@ pub async fn run(grpc_port: u16, http_port: u16) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let collector = Collector::start_with(grpc_port, http_port, Some(tx)).await?;
     println!("OTLP/gRPC on {}", collector.grpc_endpoint());
-    println!("OTLP/HTTP on {} (protobuf and JSON)", collector.http_endpoint());
+    println!(
+        "OTLP/HTTP on {} (protobuf and JSON)",
+        collector.http_endpoint()
+    );
     println!(
         "point an example at it: OTEL_EXPORTER_OTLP_ENDPOINT={} cargo run -p example-axum-quickstart",
         collector.http_endpoint()
@@ -60,8 +63,14 @@ pub async fn run(grpc_port: u16, http_port: u16) -> Result<()> {
     );
     let mut by_transport: std::collections::BTreeMap<String, usize> = Default::default();
     for r in &received.requests {
-        let compression = r.compression.as_deref().map(|c| format!(", {c}")).unwrap_or_default();
-        *by_transport.entry(format!("{} over {}{compression}", r.signal, r.transport)).or_default() += 1;
+        let compression = r
+            .compression
+            .as_deref()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default();
+        *by_transport
+            .entry(format!("{} over {}{compression}", r.signal, r.transport))
+            .or_default() += 1;
     }
     for (what, n) in by_transport {
         println!("  {n} x {what}");
@@ -123,5 +132,8 @@ fn print_log(log: &LogRecord) {
         .iter()
         .map(|(k, v)| format!(" {k}={v}"))
         .collect();
-    println!("log [{}] {severity} {}{attributes}{trace}", log.service_name, log.body);
+    println!(
+        "log [{}] {severity} {}{attributes}{trace}",
+        log.service_name, log.body
+    );
 }

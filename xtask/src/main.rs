@@ -16,7 +16,9 @@ use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(about = "Pins, generated files, the embedded OTLP collector, scenarios and verify")]
+#[command(
+    about = "Pins, generated files, the embedded OTLP collector, scenarios and verify"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -109,7 +111,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(task: Task) -> Result<()> {
     match task {
-        Task::Verify { only, example, keep_going, require_all, bless } => verify::run(&verify::Options {
+        Task::Verify {
+            only,
+            example,
+            keep_going,
+            require_all,
+            bless,
+        } => verify::run(&verify::Options {
             only,
             example,
             keep_going,
@@ -122,7 +130,11 @@ fn run(task: Task) -> Result<()> {
                 println!("pins: every example matches the pin table");
                 return Ok(());
             }
-            bail!("{} problem(s):\n  {}", problems.len(), problems.join("\n  "))
+            bail!(
+                "{} problem(s):\n  {}",
+                problems.len(),
+                problems.join("\n  ")
+            )
         }
         Task::Gen { check } => {
             if check {
@@ -144,14 +156,26 @@ fn run(task: Task) -> Result<()> {
             );
             Ok(())
         }
-        Task::Collector { grpc_port, http_port } => runtime()?.block_on(live::run(grpc_port, http_port)),
+        Task::Collector {
+            grpc_port,
+            http_port,
+        } => runtime()?.block_on(live::run(grpc_port, http_port)),
         Task::Book => book::build(),
-        Task::Bench { target: BenchTarget::Quickstart, seconds, concurrency, rounds } => {
-            bench::quickstart(&bench::Load { seconds, concurrency, rounds })
-        }
+        Task::Bench {
+            target: BenchTarget::Quickstart,
+            seconds,
+            concurrency,
+            rounds,
+        } => bench::quickstart(&bench::Load {
+            seconds,
+            concurrency,
+            rounds,
+        }),
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -14,7 +14,8 @@ use crate::workspace::{self, relative};
 /// Lists crates allowed to appear in the lock in more than one version.
 pub const EXCEPTIONS_FILE: &str = "pins-exceptions.toml";
 
-const DEPENDENCY_TABLES: &[&str] = &["dependencies", "dev-dependencies", "build-dependencies"];
+const DEPENDENCY_TABLES: &[&str] =
+    &["dependencies", "dev-dependencies", "build-dependencies"];
 
 /// The pin table: crate name → exact version (without the leading `=`).
 pub fn table() -> Result<BTreeMap<String, String>> {
@@ -24,11 +25,17 @@ pub fn table() -> Result<BTreeMap<String, String>> {
         .get("workspace")
         .and_then(|w| w.get("dependencies"))
         .and_then(Item::as_table_like)
-        .with_context(|| format!("{} has no [workspace.dependencies]", relative(&path)))?;
+        .with_context(|| {
+            format!("{} has no [workspace.dependencies]", relative(&path))
+        })?;
     let mut pins = BTreeMap::new();
     for (name, item) in deps.iter() {
-        let version = version_of(item)
-            .with_context(|| format!("{}: `{name}` in the pin table has no version", relative(&path)))?;
+        let version = version_of(item).with_context(|| {
+            format!(
+                "{}: `{name}` in the pin table has no version",
+                relative(&path)
+            )
+        })?;
         let Some(exact) = version.strip_prefix('=') else {
             bail!(
                 "{}: `{name} = \"{version}\"` in the pin table is not exact; write \"={version}\"",
@@ -41,7 +48,8 @@ pub fn table() -> Result<BTreeMap<String, String>> {
 }
 
 fn read(path: &Path) -> Result<DocumentMut> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", relative(path)))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", relative(path)))?;
     text.parse()
         .with_context(|| format!("{} is not valid TOML", relative(path)))
 }
@@ -49,7 +57,9 @@ fn read(path: &Path) -> Result<DocumentMut> {
 fn version_of(item: &Item) -> Option<String> {
     match item {
         Item::Value(Value::String(s)) => Some(s.value().clone()),
-        Item::Value(Value::InlineTable(t)) => t.get("version").and_then(|v| v.as_str()).map(str::to_owned),
+        Item::Value(Value::InlineTable(t)) => {
+            t.get("version").and_then(|v| v.as_str()).map(str::to_owned)
+        }
         Item::Table(t) => t.get("version").and_then(|v| v.as_str()).map(str::to_owned),
         _ => None,
     }
@@ -57,7 +67,9 @@ fn version_of(item: &Item) -> Option<String> {
 
 fn uses_workspace(item: &Item) -> bool {
     let flag = match item {
-        Item::Value(Value::InlineTable(t)) => t.get("workspace").and_then(|v| v.as_bool()),
+        Item::Value(Value::InlineTable(t)) => {
+            t.get("workspace").and_then(|v| v.as_bool())
+        }
         Item::Table(t) => t.get("workspace").and_then(|v| v.as_bool()),
         _ => None,
     };
@@ -86,7 +98,8 @@ pub fn check(write: bool) -> Result<Vec<String>> {
         let mut doc = read(&path)?;
         let mut changed = false;
         for table_name in DEPENDENCY_TABLES {
-            let Some(deps) = doc.get_mut(table_name).and_then(Item::as_table_like_mut) else {
+            let Some(deps) = doc.get_mut(table_name).and_then(Item::as_table_like_mut)
+            else {
                 continue;
             };
             for (name, item) in deps.iter_mut() {
@@ -163,8 +176,9 @@ fn must_be_single(name: &str) -> bool {
 fn lock_duplicates() -> Result<Vec<String>> {
     let root = workspace::root();
     let lock_path = root.join("Cargo.lock");
-    let text = std::fs::read_to_string(&lock_path)
-        .context("cannot read Cargo.lock; it must be committed (run `cargo generate-lockfile`)")?;
+    let text = std::fs::read_to_string(&lock_path).context(
+        "cannot read Cargo.lock; it must be committed (run `cargo generate-lockfile`)",
+    )?;
     let lock: Lock = toml::from_str(&text).context("Cargo.lock is not valid")?;
     let exceptions_path = root.join(EXCEPTIONS_FILE);
     let allowed: BTreeSet<String> = if exceptions_path.exists() {
@@ -174,7 +188,10 @@ fn lock_duplicates() -> Result<Vec<String>> {
         let mut allowed = BTreeSet::new();
         for e in exceptions.exception {
             if e.reason.trim().is_empty() {
-                bail!("{EXCEPTIONS_FILE}: the exception for `{}` gives no reason", e.name);
+                bail!(
+                    "{EXCEPTIONS_FILE}: the exception for `{}` gives no reason",
+                    e.name
+                );
             }
             allowed.insert(e.name);
         }

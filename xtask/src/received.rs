@@ -110,7 +110,10 @@ impl Store {
     fn lock(&self) -> MutexGuard<'_, Received> {
         // A panic while holding the lock cannot leave a half-written batch: each
         // batch is converted before the lock is taken, so the data stays usable.
-        self.inner.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn append(&self, request: RequestRecord, update: impl FnOnce(&mut Received)) {
@@ -202,23 +205,40 @@ fn metrics_of(export: &ExportMetricsServiceRequest) -> Vec<MetricRecord> {
         for scope_metrics in &resource_metrics.scope_metrics {
             for metric in &scope_metrics.metrics {
                 let (kind, point_attributes): (_, Vec<Attributes>) = match &metric.data {
-                    Some(Data::Gauge(g)) => {
-                        ("gauge", g.data_points.iter().map(|p| attributes(&p.attributes)).collect())
-                    }
-                    Some(Data::Sum(s)) => {
-                        ("sum", s.data_points.iter().map(|p| attributes(&p.attributes)).collect())
-                    }
+                    Some(Data::Gauge(g)) => (
+                        "gauge",
+                        g.data_points
+                            .iter()
+                            .map(|p| attributes(&p.attributes))
+                            .collect(),
+                    ),
+                    Some(Data::Sum(s)) => (
+                        "sum",
+                        s.data_points
+                            .iter()
+                            .map(|p| attributes(&p.attributes))
+                            .collect(),
+                    ),
                     Some(Data::Histogram(h)) => (
                         "histogram",
-                        h.data_points.iter().map(|p| attributes(&p.attributes)).collect(),
+                        h.data_points
+                            .iter()
+                            .map(|p| attributes(&p.attributes))
+                            .collect(),
                     ),
                     Some(Data::ExponentialHistogram(h)) => (
                         "exponential_histogram",
-                        h.data_points.iter().map(|p| attributes(&p.attributes)).collect(),
+                        h.data_points
+                            .iter()
+                            .map(|p| attributes(&p.attributes))
+                            .collect(),
                     ),
                     Some(Data::Summary(s)) => (
                         "summary",
-                        s.data_points.iter().map(|p| attributes(&p.attributes)).collect(),
+                        s.data_points
+                            .iter()
+                            .map(|p| attributes(&p.attributes))
+                            .collect(),
                     ),
                     None => ("empty", Vec::new()),
                 };
@@ -293,8 +313,12 @@ fn any_value_json(value: &AnyValue) -> Value {
         Some(V::IntValue(i)) => Value::from(*i),
         Some(V::DoubleValue(d)) => Value::from(*d),
         Some(V::BytesValue(b)) => Value::String(hex(b)),
-        Some(V::ArrayValue(a)) => Value::Array(a.values.iter().map(any_value_json).collect()),
-        Some(V::KvlistValue(kvs)) => Value::Object(attributes(&kvs.values).into_iter().collect()),
+        Some(V::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(any_value_json).collect())
+        }
+        Some(V::KvlistValue(kvs)) => {
+            Value::Object(attributes(&kvs.values).into_iter().collect())
+        }
         // An index into a profiles string table; meaningless outside profiles.
         Some(V::StringValueStrindex(i)) => Value::String(format!("strindex:{i}")),
     }

@@ -173,18 +173,27 @@ pub fn load(path: &Path) -> Result<Scenario> {
     let scenario: Scenario = toml::from_str(&text)
         .with_context(|| format!("{} is not a valid scenario", path.display()))?;
     if scenario.process.is_empty() {
-        bail!("{}: a scenario needs at least one [[process]]", path.display());
+        bail!(
+            "{}: a scenario needs at least one [[process]]",
+            path.display()
+        );
     }
     for p in &scenario.protocols {
         if !["grpc", "http/protobuf", "http/json"].contains(&p.as_str()) {
-            bail!("{}: protocol {p:?} is not grpc, http/protobuf or http/json", path.display());
+            bail!(
+                "{}: protocol {p:?} is not grpc, http/protobuf or http/json",
+                path.display()
+            );
         }
     }
     for t in &scenario.traffic {
-        if let Some(to) = &t.to {
-            if !scenario.process.iter().any(|p| &p.name == to) {
-                bail!("{}: traffic to {to:?}, but no [[process]] has that name", path.display());
-            }
+        if let Some(to) = &t.to
+            && !scenario.process.iter().any(|p| &p.name == to)
+        {
+            bail!(
+                "{}: traffic to {to:?}, but no [[process]] has that name",
+                path.display()
+            );
         }
     }
     Ok(scenario)
@@ -199,7 +208,11 @@ pub struct RunReport {
 
 /// Runs the scenario once per protocol. Returns the reports, or an error
 /// that shows what was expected beside what arrived.
-pub async fn run(example: &Example, scenario: &Scenario, target_dir: &Path) -> Result<Vec<RunReport>> {
+pub async fn run(
+    example: &Example,
+    scenario: &Scenario,
+    target_dir: &Path,
+) -> Result<Vec<RunReport>> {
     let mut reports = Vec::new();
     for protocol in &scenario.protocols {
         let started = Instant::now();
@@ -230,7 +243,8 @@ async fn run_once(
     let mut running: Vec<Running> = Vec::new();
     let outcome = async {
         for process in &scenario.process {
-            let started = start(process, &endpoint, protocol, &running, target_dir).await?;
+            let started =
+                start(process, &endpoint, protocol, &running, target_dir).await?;
             running.push(started);
         }
         drive(scenario, &running).await
@@ -258,7 +272,9 @@ async fn run_once(
         if Instant::now() >= deadline {
             bail!("{}", explain(&failures, &received, &scenario.snapshot));
         }
-        let _ = tokio::time::timeout(Duration::from_millis(200), collector.store.changed()).await;
+        let _ =
+            tokio::time::timeout(Duration::from_millis(200), collector.store.changed())
+                .await;
     }
 }
 
@@ -281,7 +297,11 @@ impl Running {
     /// SIGTERM, then wait for a clean exit.
     pub async fn stop(&mut self) -> Result<()> {
         let Some(pid) = self.child.id() else {
-            bail!("{} had exited before SIGTERM:\n{}", self.name, self.output_tail());
+            bail!(
+                "{} had exited before SIGTERM:\n{}",
+                self.name,
+                self.output_tail()
+            );
         };
         terminate(pid);
         match tokio::time::timeout(EXIT_DEADLINE, self.child.wait()).await {
@@ -295,7 +315,11 @@ impl Running {
             }
             Ok(Err(e)) => bail!("waiting for {}: {e}", self.name),
             Ok(Ok(status)) if !status.success() => {
-                bail!("{} exited with {status} after SIGTERM:\n{}", self.name, self.output_tail())
+                bail!(
+                    "{} exited with {status} after SIGTERM:\n{}",
+                    self.name,
+                    self.output_tail()
+                )
             }
             Ok(Ok(_)) => Ok(()),
         }
@@ -321,8 +345,14 @@ async fn start(
 ) -> Result<Running> {
     let binary = target_dir.join("debug").join(&process.bin);
     let mut env = vec![
-        ("OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(), endpoint.to_owned()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), protocol.to_owned()),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
+            endpoint.to_owned(),
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
+            protocol.to_owned(),
+        ),
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ];
     for (key, value) in &process.env {
@@ -337,7 +367,11 @@ async fn start(
 
 /// Starts `binary` with `PORT=0` and `env`, and waits for its
 /// `listening on http://ADDR` line. Its output is kept for error messages.
-pub async fn launch(name: &str, binary: &Path, env: &[(String, String)]) -> Result<Running> {
+pub async fn launch(
+    name: &str,
+    binary: &Path,
+    env: &[(String, String)],
+) -> Result<Running> {
     if !binary.exists() {
         bail!(
             "{} is not built; run `cargo build --workspace --bins` (or `--release`)",
@@ -430,10 +464,9 @@ async fn drive(scenario: &Scenario, running: &[Running]) -> Result<()> {
             if let Some(body) = &traffic.body {
                 request = request.body(body.clone());
             }
-            let response = request
-                .send()
-                .await
-                .with_context(|| format!("{} {url} failed:\n{}", traffic.method, target.output_tail()))?;
+            let response = request.send().await.with_context(|| {
+                format!("{} {url} failed:\n{}", traffic.method, target.output_tail())
+            })?;
             let status = response.status().as_u16();
             if status != traffic.status {
                 let body = response.text().await.unwrap_or_default();
@@ -506,10 +539,11 @@ fn span_matches(e: &SpanExpectation, span: &SpanRecord, received: &Received) -> 
         None => true,
         Some("") => span.parent_span_id.is_none(),
         Some(parent_name) => span.parent_span_id.as_deref().is_some_and(|parent_id| {
-            received
-                .spans
-                .iter()
-                .any(|p| p.span_id == parent_id && p.trace_id == span.trace_id && p.name == parent_name)
+            received.spans.iter().any(|p| {
+                p.span_id == parent_id
+                    && p.trace_id == span.trace_id
+                    && p.name == parent_name
+            })
         }),
     }
 }
@@ -518,7 +552,11 @@ fn span_matches(e: &SpanExpectation, span: &SpanRecord, received: &Received) -> 
 pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
     let mut failures = Vec::new();
     for e in &expect.span {
-        let n = received.spans.iter().filter(|s| span_matches(e, s, received)).count();
+        let n = received
+            .spans
+            .iter()
+            .filter(|s| span_matches(e, s, received))
+            .count();
         let ok = match e.count {
             Some(want) => n == want,
             None => n > 0,
@@ -534,7 +572,9 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
                 && e.kind.as_deref().is_none_or(|k| k == m.kind)
                 && e.unit.as_deref().is_none_or(|u| u == m.unit)
                 && (e.attributes.is_empty()
-                    || m.point_attributes.iter().any(|a| attributes_match(a, &e.attributes)))
+                    || m.point_attributes
+                        .iter()
+                        .any(|a| attributes_match(a, &e.attributes)))
         });
         if !found {
             let mut text = format!("metric {:?}", e.name);
@@ -557,7 +597,9 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
         };
         let found = received.logs.iter().any(|log| {
             log.body.contains(&e.body)
-                && e.severity.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(&log.severity_text))
+                && e.severity
+                    .as_deref()
+                    .is_none_or(|s| s.eq_ignore_ascii_case(&log.severity_text))
                 && (e.in_span.is_none()
                     || spans.iter().any(|s| {
                         log.trace_id.as_deref() == Some(&s.trace_id)
@@ -581,7 +623,8 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
         .map(|s| &s.service_name)
         .chain(received.metrics.iter().map(|m| &m.service_name))
         .chain(received.logs.iter().map(|l| &l.service_name));
-    let mut strangers: Vec<&String> = services.filter(|s| !expect.services.contains(s)).collect();
+    let mut strangers: Vec<&String> =
+        services.filter(|s| !expect.services.contains(s)).collect();
     strangers.sort();
     strangers.dedup();
     for s in strangers {
@@ -590,7 +633,10 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
             expect.services
         ));
     }
-    if expect.services.iter().any(|s| !received.spans.iter().any(|sp| &sp.service_name == s))
+    if expect
+        .services
+        .iter()
+        .any(|s| !received.spans.iter().any(|sp| &sp.service_name == s))
         && !expect.span.is_empty()
     {
         for s in &expect.services {
@@ -604,7 +650,9 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
 
 /// Expected beside received, for a failing scenario.
 fn explain(failures: &[String], received: &Received, snapshot: &Snapshot) -> String {
-    let mut text = String::from("telemetry did not match the scenario\n\nexpected, but not received:\n");
+    let mut text = String::from(
+        "telemetry did not match the scenario\n\nexpected, but not received:\n",
+    );
     for f in failures {
         text += &format!("  - {f}\n");
     }
@@ -703,7 +751,10 @@ mod tests {
             status_message: String::new(),
             start_unix_nano: 0,
             end_unix_nano: 0,
-            attributes: Attributes::from([("http.response.status_code".into(), Value::from(200))]),
+            attributes: Attributes::from([(
+                "http.response.status_code".into(),
+                Value::from(200),
+            )]),
             events: vec![],
             links: vec![],
         }
@@ -779,7 +830,10 @@ mod tests {
         let e = expect(r#"services = ["svc"]"#);
         assert_eq!(
             check(&e, &received),
-            vec!["service.name \"unknown_service\" arrived; expected only [\"svc\"]".to_owned()]
+            vec![
+                "service.name \"unknown_service\" arrived; expected only [\"svc\"]"
+                    .to_owned()
+            ]
         );
     }
 }

@@ -10,7 +10,14 @@ use crate::received::SpanRecord;
 
 /// Attribute key prefixes worth showing in the live view.
 const KEY_ATTRIBUTE_PREFIXES: &[&str] = &[
-    "http.", "url.", "rpc.", "db.", "messaging.", "error.", "server.", "exception.",
+    "http.",
+    "url.",
+    "rpc.",
+    "db.",
+    "messaging.",
+    "error.",
+    "server.",
+    "exception.",
 ];
 
 /// What a rendering shows besides names, kinds and statuses.
@@ -32,14 +39,18 @@ pub enum AttributeFilter<'a> {
 impl AttributeFilter<'_> {
     fn shows(&self, key: &str) -> bool {
         match self {
-            AttributeFilter::Key => KEY_ATTRIBUTE_PREFIXES.iter().any(|p| key.starts_with(p)),
+            AttributeFilter::Key => {
+                KEY_ATTRIBUTE_PREFIXES.iter().any(|p| key.starts_with(p))
+            }
             AttributeFilter::Only(keys) => keys.iter().any(|k| k == key),
         }
     }
 }
 
 /// Groups spans by trace id, in order of each trace's earliest start.
-pub fn group_traces<'a>(spans: impl IntoIterator<Item = &'a SpanRecord>) -> Vec<Vec<&'a SpanRecord>> {
+pub fn group_traces<'a>(
+    spans: impl IntoIterator<Item = &'a SpanRecord>,
+) -> Vec<Vec<&'a SpanRecord>> {
     let mut traces: HashMap<&str, Vec<&SpanRecord>> = HashMap::new();
     for span in spans {
         traces.entry(span.trace_id.as_str()).or_default().push(span);
@@ -60,7 +71,9 @@ pub fn render_trace(spans: &[&SpanRecord], style: &Style) -> String {
     let mut roots = Vec::new();
     for span in spans {
         match span.parent_span_id.as_deref() {
-            Some(parent) if ids.contains(parent) => children.entry(parent).or_default().push(span),
+            Some(parent) if ids.contains(parent) => {
+                children.entry(parent).or_default().push(span)
+            }
             _ => roots.push(*span),
         }
     }
@@ -73,10 +86,10 @@ pub fn render_trace(spans: &[&SpanRecord], style: &Style) -> String {
     }
 
     let mut out = String::new();
-    if style.timings {
-        if let Some(first) = spans.first() {
-            let _ = writeln!(out, "trace {}", first.trace_id);
-        }
+    if style.timings
+        && let Some(first) = spans.first()
+    {
+        let _ = writeln!(out, "trace {}", first.trace_id);
     }
     for root in roots {
         draw(&mut out, root, None, &children, style, "", None);
@@ -131,10 +144,21 @@ fn draw(
         let _ = write!(out, "  links:{}", span.links.len());
     }
     out.push('\n');
-    let kids = children.get(span.span_id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+    let kids = children
+        .get(span.span_id.as_str())
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     for (i, child) in kids.iter().enumerate() {
         let last = i + 1 == kids.len();
-        draw(out, child, Some(&span.service_name), children, style, &next_prefix, Some(last));
+        draw(
+            out,
+            child,
+            Some(&span.service_name),
+            children,
+            style,
+            &next_prefix,
+            Some(last),
+        );
     }
 }
 
@@ -202,6 +226,9 @@ mod tests {
             timings: false,
             attributes: AttributeFilter::Only(&[]),
         };
-        assert_eq!(render_trace(&refs, &style), "orphan  server  [svc]  (parent not received)\n");
+        assert_eq!(
+            render_trace(&refs, &style),
+            "orphan  server  [svc]  (parent not received)\n"
+        );
     }
 }

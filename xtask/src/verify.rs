@@ -84,7 +84,11 @@ pub fn run(options: &Options) -> Result<()> {
     let steps: Vec<Step> = if options.only.is_empty() {
         Step::all().to_vec()
     } else {
-        Step::all().iter().copied().filter(|s| options.only.contains(s)).collect()
+        Step::all()
+            .iter()
+            .copied()
+            .filter(|s| options.only.contains(s))
+            .collect()
     };
     let mut rows = Vec::new();
     let mut failed = Vec::new();
@@ -97,7 +101,10 @@ pub fn run(options: &Options) -> Result<()> {
         let result = match &outcome {
             Ok(Outcome::Passed) => "ok".to_owned(),
             Ok(Outcome::Skipped(why)) if options.require_all => {
-                failed.push((*step, format!("skipped, and --require-all forbids skips: {why}")));
+                failed.push((
+                    *step,
+                    format!("skipped, and --require-all forbids skips: {why}"),
+                ));
                 "FAILED (skip)".to_owned()
             }
             Ok(Outcome::Skipped(why)) => format!("skipped: {why}"),
@@ -106,7 +113,12 @@ pub fn run(options: &Options) -> Result<()> {
                 "FAILED".to_owned()
             }
         };
-        println!("[{}/{}] {} {result} in {seconds:.1}s", i + 1, steps.len(), step.name());
+        println!(
+            "[{}/{}] {} {result} in {seconds:.1}s",
+            i + 1,
+            steps.len(),
+            step.name()
+        );
         if let Some((_, message)) = failed.last().filter(|(s, _)| s == step) {
             eprintln!("\n{message}\n");
             eprintln!("rerun this step: {}", rerun_command(*step, options));
@@ -126,17 +138,22 @@ pub fn run(options: &Options) -> Result<()> {
     }
     let mut message = String::from("verify failed:");
     for (step, _) in &failed {
-        let _ = write!(message, "\n  {}: rerun with `{}`", step.name(), rerun_command(*step, options));
+        let _ = write!(
+            message,
+            "\n  {}: rerun with `{}`",
+            step.name(),
+            rerun_command(*step, options)
+        );
     }
     bail!("{message}")
 }
 
 fn rerun_command(step: Step, options: &Options) -> String {
     let mut command = format!("cargo xtask verify --only {}", step.name());
-    if step == Step::Scenarios {
-        if let Some(example) = &options.example {
-            let _ = write!(command, " --example {example}");
-        }
+    if step == Step::Scenarios
+        && let Some(example) = &options.example
+    {
+        let _ = write!(command, " --example {example}");
     }
     command
 }
@@ -144,19 +161,43 @@ fn rerun_command(step: Step, options: &Options) -> String {
 fn print_summary(rows: &[Row], total: f64) {
     println!("\n{:<12} {:>8}  result", "step", "seconds");
     for row in rows {
-        println!("{:<12} {:>8.1}  {}", row.step.name(), row.seconds, row.result);
+        println!(
+            "{:<12} {:>8.1}  {}",
+            row.step.name(),
+            row.seconds,
+            row.result
+        );
     }
     println!("{:<12} {:>8.1}", "total", total);
+    let passed = rows.iter().filter(|r| r.result == "ok").count();
+    let skipped = rows
+        .iter()
+        .filter(|r| r.result.starts_with("skipped"))
+        .count();
+    let failed = rows.len() - passed - skipped;
+    println!("verify: {passed} passed, {failed} failed, {skipped} skipped");
 }
 
 fn run_step(step: Step, options: &Options) -> Result<Outcome> {
     match step {
         Step::Pins => problems("pins", pins::check(false)?),
         Step::Generated => problems("generated files", generate::stale()?),
-        Step::Fmt => cargo_component("fmt", &["fmt", "--all", "--check"], "rustup component add rustfmt"),
+        Step::Fmt => cargo_component(
+            "fmt",
+            &["fmt", "--all", "--check"],
+            "rustup component add rustfmt",
+        ),
         Step::Clippy => cargo_component(
             "clippy",
-            &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"],
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ],
             "rustup component add clippy",
         ),
         Step::Test => {
@@ -175,7 +216,11 @@ fn problems(what: &str, problems: Vec<String>) -> Result<Outcome> {
     if problems.is_empty() {
         return Ok(Outcome::Passed);
     }
-    bail!("{} problem(s) with {what}:\n  {}", problems.len(), problems.join("\n  "))
+    bail!(
+        "{} problem(s) with {what}:\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    )
 }
 
 fn cargo_component(subcommand: &str, args: &[&str], install: &str) -> Result<Outcome> {
@@ -184,7 +229,9 @@ fn cargo_component(subcommand: &str, args: &[&str], install: &str) -> Result<Out
         .output()
         .is_ok_and(|o| o.status.success());
     if !present {
-        return Ok(Outcome::Skipped(format!("`cargo {subcommand}` is not installed ({install})")));
+        return Ok(Outcome::Skipped(format!(
+            "`cargo {subcommand}` is not installed ({install})"
+        )));
     }
     workspace::run("cargo", args)?;
     Ok(Outcome::Passed)
@@ -200,7 +247,9 @@ fn scenarios(options: &Options) -> Result<Outcome> {
         build.extend(["--package", example.package.as_str()]);
     }
     workspace::run("cargo", &build)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let mut failures = Vec::new();
     for example in &examples {
         if let Err(error) = runtime.block_on(scenario_of(example, options.bless)) {
@@ -239,7 +288,9 @@ async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
             report.elapsed.as_secs_f64()
         );
     }
-    let first = reports.first().context("a scenario runs with at least one protocol")?;
+    let first = reports
+        .first()
+        .context("a scenario runs with at least one protocol")?;
     let snapshot = scenario::render_snapshot(&first.received, &scenario.snapshot);
     let snapshot_path = book::snapshot_path(&example.slug);
     let committed = std::fs::read_to_string(&snapshot_path).unwrap_or_default();
@@ -247,7 +298,11 @@ async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
         return Ok(());
     }
     if bless {
-        std::fs::create_dir_all(snapshot_path.parent().context("snapshot path has a parent")?)?;
+        std::fs::create_dir_all(
+            snapshot_path
+                .parent()
+                .context("snapshot path has a parent")?,
+        )?;
         std::fs::write(&snapshot_path, &snapshot)?;
         println!("  blessed {}", relative(&snapshot_path));
         return Ok(());
@@ -256,7 +311,11 @@ async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
         "the trace snapshot changed; if the change is intended, rerun with --bless\n\
          --- committed {}\n{}\n--- this run\n{}",
         relative(&snapshot_path),
-        if committed.is_empty() { "(none)\n" } else { &committed },
+        if committed.is_empty() {
+            "(none)\n"
+        } else {
+            &committed
+        },
         snapshot
     )
 }

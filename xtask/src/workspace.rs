@@ -17,7 +17,10 @@ pub fn root() -> PathBuf {
 
 /// A path relative to the root, for messages.
 pub fn relative(path: &Path) -> String {
-    path.strip_prefix(root()).unwrap_or(path).display().to_string()
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Cargo's target directory, honouring `CARGO_TARGET_DIR`.
@@ -25,7 +28,11 @@ pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => {
             let dir = PathBuf::from(dir);
-            if dir.is_absolute() { dir } else { root().join(dir) }
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
         }
         None => root().join("target"),
     }
@@ -35,7 +42,9 @@ pub fn target_dir() -> PathBuf {
 pub fn examples() -> Result<Vec<Example>> {
     let dir = root().join("examples");
     let mut examples = Vec::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+    for entry in std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+    {
         let path = entry?.path();
         let manifest = path.join("Cargo.toml");
         if !manifest.exists() {

@@ -18,7 +18,9 @@
 use opentelemetry::global;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_otlp::{LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -28,6 +30,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
+// ANCHOR: export_pipeline_targets
 /// Targets whose events must never become OTLP log records: the exporter's own
 /// HTTP and gRPC stack would log about exporting those records, forever.
 const EXPORT_PIPELINE_TARGETS: &[&str] = &[
@@ -42,6 +45,7 @@ const EXPORT_PIPELINE_TARGETS: &[&str] = &[
     "reqwest",
     "tower",
 ];
+// ANCHOR_END: export_pipeline_targets
 
 /// Why telemetry could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,7 @@ pub enum TelemetryError {
     },
 }
 
+// ANCHOR: guard
 /// Owns the three providers. Call [`Telemetry::shutdown`] before exit to flush
 /// and see errors; dropping it flushes too, printing errors to stderr.
 #[must_use = "dropping the guard shuts telemetry down at once"]
@@ -113,7 +118,9 @@ impl Drop for Telemetry {
         }
     }
 }
+// ANCHOR_END: guard
 
+// ANCHOR: init
 /// Installs the global tracer, meter and logger providers, the W3C trace
 /// context propagator and a `tracing` subscriber that feeds all of them.
 ///
@@ -148,7 +155,8 @@ pub fn init(default_service_name: &'static str) -> Result<Telemetry, TelemetryEr
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer.tracer(default_service_name))
         .with_filter(EnvFilter::new("info"));
-    let logs = OpenTelemetryTracingBridge::new(&logger).with_filter(export_pipeline_filter());
+    let logs =
+        OpenTelemetryTracingBridge::new(&logger).with_filter(export_pipeline_filter());
     tracing_subscriber::registry()
         .with(console)
         .with(spans)
@@ -163,6 +171,7 @@ pub fn init(default_service_name: &'static str) -> Result<Telemetry, TelemetryEr
         }),
     })
 }
+// ANCHOR_END: init
 
 fn sdk_disabled() -> Result<bool, TelemetryError> {
     match std::env::var("OTEL_SDK_DISABLED") {
@@ -180,8 +189,11 @@ fn sdk_disabled() -> Result<bool, TelemetryError> {
 fn resource(default_service_name: &'static str) -> Resource {
     // The default builder reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
     let named_by_env = std::env::var_os("OTEL_SERVICE_NAME").is_some()
-        || std::env::var("OTEL_RESOURCE_ATTRIBUTES")
-            .is_ok_and(|attrs| attrs.split(',').any(|kv| kv.trim().starts_with("service.name=")));
+        || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|attrs| {
+            attrs
+                .split(',')
+                .any(|kv| kv.trim().starts_with("service.name="))
+        });
     let builder = Resource::builder();
     if named_by_env {
         builder.build()
@@ -190,6 +202,7 @@ fn resource(default_service_name: &'static str) -> Resource {
     }
 }
 
+// ANCHOR: protocol
 /// The protocol for one signal: its own variable, then the general one, then
 /// `http/protobuf`, the default the OTLP specification gives.
 fn protocol(signal_variable: &'static str) -> Result<Protocol, TelemetryError> {
@@ -215,7 +228,10 @@ fn protocol(signal_variable: &'static str) -> Result<Protocol, TelemetryError> {
 fn span_exporter() -> Result<SpanExporter, TelemetryError> {
     let built = match protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
         Protocol::Grpc => SpanExporter::builder().with_tonic().build(),
-        http => SpanExporter::builder().with_http().with_protocol(http).build(),
+        http => SpanExporter::builder()
+            .with_http()
+            .with_protocol(http)
+            .build(),
     };
     built.map_err(|source| TelemetryError::Exporter {
         signal: "trace",
@@ -223,10 +239,15 @@ fn span_exporter() -> Result<SpanExporter, TelemetryError> {
     })
 }
 
+// ANCHOR_END: protocol
+
 fn metric_exporter() -> Result<MetricExporter, TelemetryError> {
     let built = match protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")? {
         Protocol::Grpc => MetricExporter::builder().with_tonic().build(),
-        http => MetricExporter::builder().with_http().with_protocol(http).build(),
+        http => MetricExporter::builder()
+            .with_http()
+            .with_protocol(http)
+            .build(),
     };
     built.map_err(|source| TelemetryError::Exporter {
         signal: "metric",
@@ -237,7 +258,10 @@ fn metric_exporter() -> Result<MetricExporter, TelemetryError> {
 fn log_exporter() -> Result<LogExporter, TelemetryError> {
     let built = match protocol("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")? {
         Protocol::Grpc => LogExporter::builder().with_tonic().build(),
-        http => LogExporter::builder().with_http().with_protocol(http).build(),
+        http => LogExporter::builder()
+            .with_http()
+            .with_protocol(http)
+            .build(),
     };
     built.map_err(|source| TelemetryError::Exporter {
         signal: "log",
@@ -245,10 +269,13 @@ fn log_exporter() -> Result<LogExporter, TelemetryError> {
     })
 }
 
+// ANCHOR: export_pipeline_filter
 fn export_pipeline_filter() -> EnvFilter {
     EXPORT_PIPELINE_TARGETS
         .iter()
         .fold(EnvFilter::new("info"), |filter, target| {
-            filter.add_directive(format!("{target}=off").parse().expect("static directive"))
+            filter
+                .add_directive(format!("{target}=off").parse().expect("static directive"))
         })
 }
+// ANCHOR_END: export_pipeline_filter

@@ -76,7 +76,10 @@ pub fn app(state: AppState, meter: &Meter) -> Router {
 /// request carries a W3C `traceparent` header.
 fn server_span(request: &Request<Body>) -> Span {
     let method = request.method().as_str();
-    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
     let name = match route {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
@@ -216,7 +219,12 @@ async fn chain(State(state): State<AppState>) -> Response<Body> {
 
 fn client_span(method: &str, url: &str) -> Span {
     let (address, port) = reqwest::Url::parse(url)
-        .map(|u| (u.host_str().unwrap_or("").to_owned(), u.port_or_known_default()))
+        .map(|u| {
+            (
+                u.host_str().unwrap_or("").to_owned(),
+                u.port_or_known_default(),
+            )
+        })
         .unwrap_or_default();
     tracing::info_span!(
         "HTTP client request",

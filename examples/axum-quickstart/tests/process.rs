@@ -44,7 +44,9 @@ async fn start_receiver() -> (SocketAddr, Received) {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(
+                listener,
+            )),
     );
     (addr, received)
 }
@@ -86,7 +88,10 @@ async fn wait_for_exit(child: &mut Child, within: Duration) -> std::process::Exi
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "no exit within {within:?} of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "no exit within {within:?} of SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -116,7 +121,10 @@ async fn sigterm_after_n_requests_delivers_n_server_spans() {
     assert!(status.success(), "exit status {status}");
     let names = received.0.lock().unwrap().clone();
     let server_spans = names.iter().filter(|n| *n == "GET /hello").count();
-    assert_eq!(server_spans, N, "every request's span must arrive, none twice");
+    assert_eq!(
+        server_spans, N,
+        "every request's span must arrive, none twice"
+    );
 }
 
 /// Accepts connections and never answers: a collector that hangs.
@@ -174,8 +182,16 @@ async fn a_hanging_collector_does_not_slow_requests() {
     sigterm(&service);
     sigterm(&baseline);
     // Shutdown waits for the stuck export, bounded by OTEL_EXPORTER_OTLP_TIMEOUT.
-    assert!(wait_for_exit(&mut service, Duration::from_secs(10)).await.success());
-    assert!(wait_for_exit(&mut baseline, Duration::from_secs(5)).await.success());
+    assert!(
+        wait_for_exit(&mut service, Duration::from_secs(10))
+            .await
+            .success()
+    );
+    assert!(
+        wait_for_exit(&mut baseline, Duration::from_secs(5))
+            .await
+            .success()
+    );
 }
 
 #[tokio::test]
@@ -199,5 +215,8 @@ async fn a_bad_variable_is_a_clear_error_not_a_panic() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(r#"PORT="seventy" is not valid"#), "{stderr}");
+    assert!(
+        stderr.contains(r#"PORT="seventy" is not valid"#),
+        "{stderr}"
+    );
 }

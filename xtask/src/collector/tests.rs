@@ -94,7 +94,8 @@ fn one_span(name: &str) -> ExportTraceServiceRequest {
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes).unwrap();
     encoder.finish().unwrap()
 }
@@ -121,9 +122,30 @@ async fn http_accepts_protobuf_json_and_gzip() {
     let collector = Collector::start(0, 0).await.unwrap();
     let protobuf = one_span("protobuf").encode_to_vec();
 
-    let plain = post(&collector, "/v1/traces", "application/x-protobuf", None, protobuf.clone()).await;
-    let zipped = post(&collector, "/v1/traces", "application/x-protobuf", Some("gzip"), gzip(&protobuf)).await;
-    let json = post(&collector, "/v1/traces", "application/json", None, SPEC_TRACE_JSON.into()).await;
+    let plain = post(
+        &collector,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        protobuf.clone(),
+    )
+    .await;
+    let zipped = post(
+        &collector,
+        "/v1/traces",
+        "application/x-protobuf",
+        Some("gzip"),
+        gzip(&protobuf),
+    )
+    .await;
+    let json = post(
+        &collector,
+        "/v1/traces",
+        "application/json",
+        None,
+        SPEC_TRACE_JSON.into(),
+    )
+    .await;
 
     assert_eq!(plain.status(), 200);
     assert_eq!(plain.headers()["content-type"], "application/x-protobuf");
@@ -135,7 +157,10 @@ async fn http_accepts_protobuf_json_and_gzip() {
     assert_eq!(names, ["protobuf", "protobuf", "I'm a server span"]);
     let spec_span = &received.spans[2];
     assert_eq!(spec_span.trace_id, "5b8efff798038103d269b633813fc60c");
-    assert_eq!(spec_span.parent_span_id.as_deref(), Some("eee19b7ec3c1b173"));
+    assert_eq!(
+        spec_span.parent_span_id.as_deref(),
+        Some("eee19b7ec3c1b173")
+    );
     assert_eq!(spec_span.kind, "server");
     assert_eq!(spec_span.service_name, "my.service");
     assert_eq!(spec_span.duration_ms(), 1000.0);
@@ -147,7 +172,11 @@ async fn http_accepts_protobuf_json_and_gzip() {
         .collect();
     assert_eq!(
         transports,
-        [("http/protobuf", None), ("http/protobuf", Some("gzip")), ("http/json", None)]
+        [
+            ("http/protobuf", None),
+            ("http/protobuf", Some("gzip")),
+            ("http/json", None)
+        ]
     );
 }
 
@@ -155,8 +184,22 @@ async fn http_accepts_protobuf_json_and_gzip() {
 async fn http_json_metrics_and_logs_follow_the_specification_examples() {
     let collector = Collector::start(0, 0).await.unwrap();
 
-    let metrics = post(&collector, "/v1/metrics", "application/json", None, SPEC_METRICS_JSON.into()).await;
-    let logs = post(&collector, "/v1/logs", "application/json", None, SPEC_LOGS_JSON.into()).await;
+    let metrics = post(
+        &collector,
+        "/v1/metrics",
+        "application/json",
+        None,
+        SPEC_METRICS_JSON.into(),
+    )
+    .await;
+    let logs = post(
+        &collector,
+        "/v1/logs",
+        "application/json",
+        None,
+        SPEC_LOGS_JSON.into(),
+    )
+    .await;
 
     assert_eq!(metrics.status(), 200, "{}", metrics.text().await.unwrap());
     assert_eq!(logs.status(), 200, "{}", logs.text().await.unwrap());
@@ -166,12 +209,21 @@ async fn http_json_metrics_and_logs_follow_the_specification_examples() {
         .iter()
         .map(|m| (m.name.as_str(), m.kind, m.data_points))
         .collect();
-    assert_eq!(metrics, [("my.counter", "sum", 1), ("my.histogram", "histogram", 1)]);
-    assert_eq!(received.metrics[0].point_attributes[0]["my.counter.attr"], "some value");
+    assert_eq!(
+        metrics,
+        [("my.counter", "sum", 1), ("my.histogram", "histogram", 1)]
+    );
+    assert_eq!(
+        received.metrics[0].point_attributes[0]["my.counter.attr"],
+        "some value"
+    );
     let log = &received.logs[0];
     assert_eq!(log.body, "Example log record");
     assert_eq!(log.severity_text, "Information");
-    assert_eq!(log.trace_id.as_deref(), Some("5b8efff798038103d269b633813fc60c"));
+    assert_eq!(
+        log.trace_id.as_deref(),
+        Some("5b8efff798038103d269b633813fc60c")
+    );
     assert_eq!(log.attributes["int.attribute"], 10);
 }
 
@@ -179,20 +231,89 @@ async fn http_json_metrics_and_logs_follow_the_specification_examples() {
 async fn http_refuses_bad_payloads_with_a_message_and_loses_nothing() {
     let collector = Collector::start(0, 0).await.unwrap();
     let good = one_span("kept").encode_to_vec();
-    assert_eq!(post(&collector, "/v1/traces", "application/x-protobuf", None, good.clone()).await.status(), 200);
+    assert_eq!(
+        post(
+            &collector,
+            "/v1/traces",
+            "application/x-protobuf",
+            None,
+            good.clone()
+        )
+        .await
+        .status(),
+        200
+    );
 
     let truncated = good[..good.len() - 3].to_vec();
     let mut short_id = one_span("short id");
     short_id.resource_spans[0].scope_spans[0].spans[0].trace_id = vec![1; 3];
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
-        ("truncated protobuf", "application/x-protobuf", None, truncated, 400, "not a valid OTLP traces protobuf"),
-        ("garbage protobuf", "application/x-protobuf", None, vec![0xff; 10], 400, "not a valid OTLP traces protobuf"),
-        ("broken JSON", "application/json", None, b"{\"resourceSpans\": [".to_vec(), 400, "not a valid OTLP/JSON"),
-        ("bad hex id", "application/json", None, SPEC_TRACE_JSON.replace("5B8E", "ZZZZ").into(), 400, "not a valid OTLP/JSON"),
-        ("corrupt gzip", "application/x-protobuf", Some("gzip"), vec![0x1f, 0x8b, 0, 1, 2], 400, "gzip body is corrupt"),
-        ("3-byte trace id", "application/x-protobuf", None, short_id.encode_to_vec(), 400, "trace id of 3 bytes"),
-        ("unknown type", "text/plain", None, b"hello".to_vec(), 415, "not an OTLP encoding"),
-        ("unknown encoding", "application/x-protobuf", Some("br"), good.clone(), 415, "not supported"),
+    // (what, content type, content encoding, body, status, message part)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "truncated protobuf",
+            "application/x-protobuf",
+            None,
+            truncated,
+            400,
+            "not a valid OTLP traces protobuf",
+        ),
+        (
+            "garbage protobuf",
+            "application/x-protobuf",
+            None,
+            vec![0xff; 10],
+            400,
+            "not a valid OTLP traces protobuf",
+        ),
+        (
+            "broken JSON",
+            "application/json",
+            None,
+            b"{\"resourceSpans\": [".to_vec(),
+            400,
+            "not a valid OTLP/JSON",
+        ),
+        (
+            "bad hex id",
+            "application/json",
+            None,
+            SPEC_TRACE_JSON.replace("5B8E", "ZZZZ").into(),
+            400,
+            "not a valid OTLP/JSON",
+        ),
+        (
+            "corrupt gzip",
+            "application/x-protobuf",
+            Some("gzip"),
+            vec![0x1f, 0x8b, 0, 1, 2],
+            400,
+            "gzip body is corrupt",
+        ),
+        (
+            "3-byte trace id",
+            "application/x-protobuf",
+            None,
+            short_id.encode_to_vec(),
+            400,
+            "trace id of 3 bytes",
+        ),
+        (
+            "unknown type",
+            "text/plain",
+            None,
+            b"hello".to_vec(),
+            415,
+            "not an OTLP encoding",
+        ),
+        (
+            "unknown encoding",
+            "application/x-protobuf",
+            Some("br"),
+            good.clone(),
+            415,
+            "not supported",
+        ),
     ];
     for (what, content_type, encoding, body, status, message) in cases {
         let response = post(&collector, "/v1/traces", content_type, encoding, body).await;
@@ -210,8 +331,25 @@ async fn http_refuses_bad_payloads_with_a_message_and_loses_nothing() {
         assert!(text.contains(message), "{what}: {text:?} lacks {message:?}");
     }
 
-    assert_eq!(post(&collector, "/v1/traces", "application/x-protobuf", None, good).await.status(), 200);
-    let names: Vec<_> = collector.store.snapshot().spans.into_iter().map(|s| s.name).collect();
+    assert_eq!(
+        post(
+            &collector,
+            "/v1/traces",
+            "application/x-protobuf",
+            None,
+            good
+        )
+        .await
+        .status(),
+        200
+    );
+    let names: Vec<_> = collector
+        .store
+        .snapshot()
+        .spans
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     assert_eq!(names, ["kept", "kept"]);
 }
 
@@ -238,7 +376,11 @@ impl tonic::codec::Encoder for RawCodec {
     type Item = Vec<u8>;
     type Error = tonic::Status;
 
-    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
         dst.put_slice(&item);
         Ok(())
     }
@@ -248,7 +390,10 @@ impl tonic::codec::Decoder for RawCodec {
     type Item = Vec<u8>;
     type Error = tonic::Status;
 
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
         let bytes = src.chunk().to_vec();
         src.advance(bytes.len());
         Ok(Some(bytes))
@@ -265,7 +410,8 @@ async fn grpc_accepts_plain_and_gzip_and_refuses_garbage_as_invalid_argument() {
         .unwrap();
     let mut client = TraceServiceClient::new(channel.clone());
     client.export(one_span("plain")).await.unwrap();
-    let mut zipped = TraceServiceClient::new(channel.clone()).send_compressed(CompressionEncoding::Gzip);
+    let mut zipped = TraceServiceClient::new(channel.clone())
+        .send_compressed(CompressionEncoding::Gzip);
     zipped.export(one_span("gzip")).await.unwrap();
 
     let mut raw = tonic::client::Grpc::new(channel);
@@ -283,7 +429,11 @@ async fn grpc_accepts_plain_and_gzip_and_refuses_garbage_as_invalid_argument() {
     short_id.resource_spans[0].scope_spans[0].spans[0].span_id = vec![2; 5];
     let refused = client.export(short_id).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert!(refused.message().contains("span id of 5 bytes"), "{}", refused.message());
+    assert!(
+        refused.message().contains("span id of 5 bytes"),
+        "{}",
+        refused.message()
+    );
 
     client.export(one_span("after")).await.unwrap();
     let received = collector.store.snapshot();
