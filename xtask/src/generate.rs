@@ -102,6 +102,11 @@ fn first_difference(current: &str, wanted: &str) -> String {
 /// `main.rs` that serves one traced route, a passing scenario, a README, and a
 /// draft chapter entry in the book's `SUMMARY.md`.
 pub fn new_example(slug: &str) -> Result<PathBuf> {
+    new_example_in(&workspace::root(), slug)
+}
+
+/// As [`new_example`], in the workspace at `root`.
+pub fn new_example_in(root: &Path, slug: &str) -> Result<PathBuf> {
     let valid = !slug.is_empty()
         && slug
             .chars()
@@ -113,11 +118,11 @@ pub fn new_example(slug: &str) -> Result<PathBuf> {
             "{slug:?} is not a valid slug: use lower-case letters, digits and dashes, e.g. `circuit-breaker`"
         );
     }
-    let dir = workspace::root().join("examples").join(slug);
+    let dir = root.join("examples").join(slug);
     if dir.exists() {
         bail!("{} already exists", relative(&dir));
     }
-    let pins = pins::table()?;
+    let pins = pins::table_in(root)?;
     let fill = |template: &str| render(template, slug, &pins);
     let files = [
         ("Cargo.toml", fill(NEW_CARGO_TOML)?),
@@ -135,7 +140,7 @@ pub fn new_example(slug: &str) -> Result<PathBuf> {
             .with_context(|| format!("cannot write {}", relative(&path)))?;
         println!("wrote {}", relative(&path));
     }
-    add_draft_chapter(&workspace::root().join("book/src/SUMMARY.md"), slug)?;
+    add_draft_chapter(&root.join("book/src/SUMMARY.md"), slug)?;
     Ok(dir)
 }
 
@@ -194,6 +199,60 @@ fn add_draft_chapter(summary: &Path, slug: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_scaffolds_a_pinned_example_and_a_draft_chapter() {
+        let root = std::env::temp_dir().join(format!("xtask-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("book/src")).unwrap();
+        std::fs::copy(
+            workspace::root().join("Cargo.toml"),
+            root.join("Cargo.toml"),
+        )
+        .unwrap();
+        std::fs::write(root.join("book/src/SUMMARY.md"), "# Summary\n").unwrap();
+
+        let dir = new_example_in(&root, "retry-backoff").unwrap();
+
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("name = \"example-retry-backoff\""));
+        let pins = pins::table_in(&root).unwrap();
+        assert!(
+            manifest.contains(&format!("tokio = {{ version = \"={}\"", pins["tokio"]))
+        );
+        for file in [
+            "Cargo.toml",
+            "src/main.rs",
+            "src/lib.rs",
+            "scenario.toml",
+            "README.md",
+        ] {
+            let text = std::fs::read_to_string(dir.join(file)).unwrap();
+            assert!(!text.contains("{{"), "{file} has an unfilled placeholder");
+        }
+        assert!(
+            std::fs::read_to_string(dir.join("src/main.rs"))
+                .unwrap()
+                .contains("example_retry_backoff::app()")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("src/telemetry.rs")).unwrap(),
+            TELEMETRY
+        );
+        crate::scenario::load(&dir.join("scenario.toml")).unwrap();
+        let summary = std::fs::read_to_string(root.join("book/src/SUMMARY.md")).unwrap();
+        assert!(summary.contains("- [Retry Backoff]() <!-- examples/retry-backoff -->"));
+
+        let again = new_example_in(&root, "retry-backoff")
+            .unwrap_err()
+            .to_string();
+        assert!(again.contains("already exists"), "{again}");
+        let bad = new_example_in(&root, "Retry_Backoff")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("not a valid slug"), "{bad}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn renders_versions_from_the_pin_table() {

@@ -4,6 +4,7 @@ mod bench;
 mod book;
 mod collector;
 mod generate;
+mod interop;
 mod live;
 mod pins;
 mod received;
@@ -26,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Run every check: pins, generated files, fmt, clippy, tests, scenarios, book.
+    /// Run every check: pins, generated files, fmt, clippy, tests, scenarios, interop, book.
     Verify {
         /// Run only these steps.
         #[arg(long, value_enum, value_delimiter = ',')]

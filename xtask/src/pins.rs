@@ -19,7 +19,12 @@ const DEPENDENCY_TABLES: &[&str] =
 
 /// The pin table: crate name → exact version (without the leading `=`).
 pub fn table() -> Result<BTreeMap<String, String>> {
-    let path = workspace::root().join("Cargo.toml");
+    table_in(&workspace::root())
+}
+
+/// The pin table of the workspace at `root`.
+pub fn table_in(root: &Path) -> Result<BTreeMap<String, String>> {
+    let path = root.join("Cargo.toml");
     let doc = read(&path)?;
     let deps = doc
         .get("workspace")

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
-use crate::{book, generate, pins};
+use crate::{book, generate, interop, pins};
 
 /// The steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -26,8 +26,12 @@ pub enum Step {
     Clippy,
     /// `cargo test --workspace`.
     Test,
+    /// Each example, copied out of the workspace, builds on its own.
+    Standalone,
     /// Every example against the embedded collector, telemetry asserted.
     Scenarios,
+    /// The embedded collector against Python's and JavaScript's official exporters.
+    Interop,
     /// The mdBook builds.
     Book,
 }
@@ -40,7 +44,9 @@ impl Step {
             Step::Fmt,
             Step::Clippy,
             Step::Test,
+            Step::Standalone,
             Step::Scenarios,
+            Step::Interop,
             Step::Book,
         ]
     }
@@ -52,7 +58,9 @@ impl Step {
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
+            Step::Standalone => "standalone",
             Step::Scenarios => "scenarios",
+            Step::Interop => "interop",
             Step::Book => "book",
         }
     }
@@ -150,7 +158,7 @@ pub fn run(options: &Options) -> Result<()> {
 
 fn rerun_command(step: Step, options: &Options) -> String {
     let mut command = format!("cargo xtask verify --only {}", step.name());
-    if step == Step::Scenarios
+    if matches!(step, Step::Scenarios | Step::Standalone)
         && let Some(example) = &options.example
     {
         let _ = write!(command, " --example {example}");
@@ -204,7 +212,15 @@ fn run_step(step: Step, options: &Options) -> Result<Outcome> {
             workspace::run("cargo", &["test", "--workspace", "--locked"])?;
             Ok(Outcome::Passed)
         }
+        Step::Standalone => standalone(options),
         Step::Scenarios => scenarios(options),
+        Step::Interop => match interop::missing_programs() {
+            Some(missing) => Ok(Outcome::Skipped(missing)),
+            None => {
+                interop::run()?;
+                Ok(Outcome::Passed)
+            }
+        },
         Step::Book => {
             book::build()?;
             Ok(Outcome::Passed)
@@ -235,6 +251,56 @@ fn cargo_component(subcommand: &str, args: &[&str], install: &str) -> Result<Out
     }
     workspace::run("cargo", args)?;
     Ok(Outcome::Passed)
+}
+
+/// Copies each example to a temporary directory (no workspace around it,
+/// no lock file) and type-checks it there with its own dependency resolution,
+/// as a reader who copies it would. (`check`, not `build`: a build would
+/// overwrite the workspace's binary of the same name.)
+fn standalone(options: &Options) -> Result<Outcome> {
+    let examples = match &options.example {
+        Some(slug) => vec![workspace::example(slug)?],
+        None => workspace::examples()?,
+    };
+    // Outside the repository: under it, Cargo would find our workspace.
+    let base = std::env::temp_dir().join("rust-otel-book-standalone");
+    let target_dir = workspace::target_dir().to_string_lossy().into_owned();
+    for example in &examples {
+        let copy = base.join(&example.slug);
+        if copy.exists() {
+            std::fs::remove_dir_all(&copy)
+                .with_context(|| format!("cannot clear {}", copy.display()))?;
+        }
+        copy_tree(&example.dir, &copy)?;
+        let manifest = copy.join("Cargo.toml").to_string_lossy().into_owned();
+        let args = [
+            "check",
+            "--all-targets",
+            "--manifest-path",
+            &manifest,
+            "--target-dir",
+            &target_dir,
+        ];
+        workspace::run("cargo", &args).with_context(|| {
+            format!("{} does not build outside the workspace", example.slug)
+        })?;
+    }
+    Ok(Outcome::Passed)
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn scenarios(options: &Options) -> Result<Outcome> {

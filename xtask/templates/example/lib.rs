@@ -2,13 +2,18 @@
 
 use axum::Router;
 use axum::routing::get;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, TraceLayer};
+use tracing::Level;
 
 /// The service: one route, a span per request.
 pub fn app() -> Router {
     Router::new()
         .route("/", get(index))
-        .layer(TraceLayer::new_for_http())
+        // tower-http's spans default to DEBUG, below the exporter's INFO filter.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO)),
+        )
 }
 
 #[tracing::instrument]
