@@ -13,7 +13,11 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `..._COMPRESSION`, `..._TIMEOUT` | read by the exporters |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | read by the tracer provider |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | read by the periodic metric reader |
-//! | `RUST_LOG` | console log filter (default `info`) |
+//! | `RUST_LOG` | console log filter (default `info`); the SDK's own messages once a minute |
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use opentelemetry::global;
 use opentelemetry::trace::TracerProvider as _;
@@ -26,7 +30,9 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing::callsite::Identifier;
+use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
@@ -128,8 +134,10 @@ impl Drop for Telemetry {
 /// `OTEL_RESOURCE_ATTRIBUTES` names the service.
 pub fn init(default_service_name: &'static str) -> Result<Telemetry, TelemetryError> {
     global::set_text_map_propagator(TraceContextPropagator::new());
+    let console_filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let console = tracing_subscriber::fmt::layer()
-        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()));
+        .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()));
 
     if sdk_disabled()? {
         tracing_subscriber::registry().with(console).try_init()?;
@@ -279,3 +287,38 @@ fn export_pipeline_filter() -> EnvFilter {
         })
 }
 // ANCHOR_END: export_pipeline_filter
+
+// ANCHOR: once_per_minute
+/// Lets each of the SDK's own messages (an export failed, a queue is full)
+/// through once a minute: a collector that is down is worth a line on the
+/// console, not a line per batch.
+#[derive(Default)]
+struct SdkMessagesOncePerMinute {
+    last_shown: Mutex<HashMap<Identifier, Instant>>,
+}
+
+impl<S> Filter<S> for SdkMessagesOncePerMinute {
+    fn enabled(&self, _: &tracing::Metadata<'_>, _: &Context<'_, S>) -> bool {
+        true
+    }
+
+    fn event_enabled(&self, event: &tracing::Event<'_>, _: &Context<'_, S>) -> bool {
+        let metadata = event.metadata();
+        if !metadata.target().starts_with("opentelemetry") {
+            return true;
+        }
+        let mut last_shown = self
+            .last_shown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match last_shown.get(&metadata.callsite()) {
+            Some(shown) if now.duration_since(*shown) < Duration::from_secs(60) => false,
+            _ => {
+                last_shown.insert(metadata.callsite(), now);
+                true
+            }
+        }
+    }
+}
+// ANCHOR_END: once_per_minute

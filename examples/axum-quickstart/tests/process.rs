@@ -220,3 +220,56 @@ async fn a_bad_variable_is_a_clear_error_not_a_panic() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_is_reported_once_not_per_batch() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{closed}"))
+        // A batch every 50 ms: dozens of failed exports during the test.
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(stdout).map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let first = lines.recv_timeout(Duration::from_secs(10)).unwrap();
+    let url = first.strip_prefix("listening on ").unwrap().to_owned();
+
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        for _ in 0..10 {
+            client.get(format!("{url}/hello")).send().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigterm(&child);
+    assert!(
+        wait_for_exit(&mut child, Duration::from_secs(15))
+            .await
+            .success()
+    );
+
+    let output: Vec<String> = lines.try_iter().collect();
+    let reports = output
+        .iter()
+        .filter(|l| l.contains("BatchSpanProcessor.ExportError"))
+        .count();
+    assert_eq!(
+        reports,
+        1,
+        "one report, not one per failed batch:\n{}",
+        output.join("\n")
+    );
+}
