@@ -7,7 +7,6 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::collector::Collector;
 use crate::scenario::launch;
 use crate::workspace;
 
@@ -39,8 +38,9 @@ impl Measured {
 }
 
 /// Builds the quickstart in release mode and measures it with telemetry off
-/// (`OTEL_SDK_DISABLED=true`), on (OTLP/HTTP to the embedded collector, which
-/// runs in this process), and on with nothing listening at the endpoint;
+/// (`OTEL_SDK_DISABLED=true`), on (OTLP/HTTP to the embedded collector, a
+/// release build in a process of its own), and on with nothing listening at
+/// the endpoint;
 /// alternating `rounds` times so that drift hits every mode alike.
 pub fn quickstart(load: &Load) -> Result<()> {
     if load.concurrency == 0 || load.seconds == 0 || load.rounds == 0 {
@@ -60,21 +60,24 @@ pub fn quickstart(load: &Load) -> Result<()> {
             "--locked",
             "--package",
             "example-axum-quickstart",
+            "--package",
+            "xtask",
         ],
     )?;
-    let binary = workspace::target_dir().join("release/example-axum-quickstart");
+    let release = workspace::target_dir().join("release");
+    let binary = release.join("example-axum-quickstart");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let collector = Collector::start(0, 0).await?;
+        let mut collector = ReleaseCollector::start(&release.join("xtask")).await?;
         // A port that refuses connections: nothing listens there once dropped.
         let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let modes: [(&str, Vec<(String, String)>); 3] = [
             ("telemetry off", vec![("OTEL_SDK_DISABLED".into(), "true".into())]),
             (
                 "telemetry on",
-                vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector.http_endpoint())],
+                vec![("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector.http_endpoint.clone())],
             ),
             (
                 "collector down",
@@ -98,7 +101,7 @@ pub fn quickstart(load: &Load) -> Result<()> {
                 runs[i].push(measured);
             }
         }
-        let spans = collector.store.snapshot().spans.len();
+        let totals = collector.stop().await?;
         let off = Measured::mean(&runs[0]);
         let on = Measured::mean(&runs[1]);
         let down = Measured::mean(&runs[2]);
@@ -121,9 +124,67 @@ pub fn quickstart(load: &Load) -> Result<()> {
                 m.p99_ms / off.p99_ms
             );
         }
-        println!("the collector received {spans} spans from the telemetry-on runs");
+        println!("the collector (telemetry-on runs): {totals}");
         Ok(())
     })
+}
+
+/// `xtask collector --quiet` from a release build, in its own process.
+struct ReleaseCollector {
+    child: tokio::process::Child,
+    http_endpoint: String,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ReleaseCollector {
+    async fn start(xtask: &std::path::Path) -> Result<Self> {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(xtask)
+            .args([
+                "collector",
+                "--grpc-port",
+                "0",
+                "--http-port",
+                "0",
+                "--quiet",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", xtask.display()))?;
+        let stdout = child.stdout.take().context("collector stdout")?;
+        let mut stdout = tokio::io::BufReader::new(stdout).lines();
+        while let Some(line) = stdout.next_line().await? {
+            if let Some(endpoint) = line.strip_prefix("OTLP/HTTP on ") {
+                let http_endpoint =
+                    endpoint.split_whitespace().next().unwrap_or("").to_owned();
+                return Ok(Self {
+                    child,
+                    http_endpoint,
+                    stdout,
+                });
+            }
+        }
+        bail!("the collector exited before printing its OTLP/HTTP address")
+    }
+
+    /// SIGINT, then its `received ...` totals line.
+    async fn stop(&mut self) -> Result<String> {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: kill(2) with a pid we spawned and a valid signal number.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGINT);
+            }
+        }
+        let mut totals = String::from("no totals printed");
+        while let Some(line) = self.stdout.next_line().await? {
+            if let Some(rest) = line.strip_prefix("received ") {
+                totals = format!("received {rest}");
+            }
+        }
+        self.child.wait().await?;
+        Ok(totals)
+    }
 }
 
 /// One `wrk` run on one thread (the service gets the other core).

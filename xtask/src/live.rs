@@ -15,15 +15,22 @@ use crate::tree::{AttributeFilter, Style, render_trace};
 /// A trace is printed once no span of it arrived for this long.
 const QUIET: Duration = Duration::from_millis(800);
 
-/// Runs until Ctrl-C.
-pub async fn run(grpc_port: u16, http_port: u16) -> Result<()> {
+/// Runs until Ctrl-C (SIGINT) or SIGTERM. `quiet` prints only the addresses
+/// and the totals, for load tests where printing would be the bottleneck.
+pub async fn run(grpc_port: u16, http_port: u16, quiet: bool) -> Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let collector = Collector::start_with(grpc_port, http_port, Some(tx)).await?;
+    let live = (!quiet).then_some(tx);
+    let collector = Collector::start_with(grpc_port, http_port, live).await?;
     println!("OTLP/gRPC on {}", collector.grpc_endpoint());
     println!(
         "OTLP/HTTP on {} (protobuf and JSON)",
         collector.http_endpoint()
     );
+    if quiet {
+        let _ = tokio::signal::ctrl_c().await;
+        print_totals(&collector);
+        return Ok(());
+    }
     println!(
         "point an example at it: OTEL_EXPORTER_OTLP_ENDPOINT={} cargo run -p example-axum-quickstart",
         collector.http_endpoint()
@@ -53,6 +60,11 @@ pub async fn run(grpc_port: u16, http_port: u16) -> Result<()> {
     }
     pending.values_mut().for_each(|p| p.last = None);
     print_quiet_traces(&mut pending);
+    print_totals(&collector);
+    Ok(())
+}
+
+fn print_totals(collector: &Collector) {
     let received = collector.store.snapshot();
     println!(
         "\nreceived {} spans, {} metric streams, {} log records in {} requests",
@@ -75,7 +87,6 @@ pub async fn run(grpc_port: u16, http_port: u16) -> Result<()> {
     for (what, n) in by_transport {
         println!("  {n} x {what}");
     }
-    Ok(())
 }
 
 #[derive(Default)]

@@ -73,10 +73,13 @@ enum Task {
         /// HTTP port (0 picks a free one).
         #[arg(long, default_value_t = 4318)]
         http_port: u16,
+        /// Print only the addresses and, at Ctrl-C, the totals.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Build the book into target/book.
     Book,
-    /// Measure an example under load (release build, load from this process).
+    /// Measure an example under load (release builds, load from `wrk`).
     Bench {
         /// What to measure.
         #[arg(value_enum)]
@@ -160,7 +163,8 @@ fn run(task: Task) -> Result<()> {
         Task::Collector {
             grpc_port,
             http_port,
-        } => runtime()?.block_on(live::run(grpc_port, http_port)),
+            quiet,
+        } => runtime()?.block_on(live::run(grpc_port, http_port, quiet)),
         Task::Book => book::build(),
         Task::Bench {
             target: BenchTarget::Quickstart,
