@@ -9,6 +9,7 @@ mod live;
 mod pins;
 mod received;
 mod scenario;
+mod snippets;
 mod tree;
 mod verify;
 mod workspace;

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
-use crate::{book, generate, interop, pins};
+use crate::{book, generate, interop, pins, snippets};
 
 /// The steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -20,6 +20,8 @@ pub enum Step {
     Pins,
     /// Generated files are fresh and untouched.
     Generated,
+    /// The book's fences and includes follow the snippet rules.
+    Snippets,
     /// `cargo fmt --check`.
     Fmt,
     /// `cargo clippy -D warnings`.
@@ -41,6 +43,7 @@ impl Step {
         &[
             Step::Pins,
             Step::Generated,
+            Step::Snippets,
             Step::Fmt,
             Step::Clippy,
             Step::Test,
@@ -55,6 +58,7 @@ impl Step {
         match self {
             Step::Pins => "pins",
             Step::Generated => "generated",
+            Step::Snippets => "snippets",
             Step::Fmt => "fmt",
             Step::Clippy => "clippy",
             Step::Test => "test",
@@ -190,6 +194,13 @@ fn run_step(step: Step, options: &Options) -> Result<Outcome> {
     match step {
         Step::Pins => problems("pins", pins::check(false)?),
         Step::Generated => problems("generated files", generate::stale()?),
+        Step::Snippets => problems(
+            "the book's snippets",
+            snippets::check()?
+                .into_iter()
+                .map(|p| format!("{}: {}", p.at, p.message))
+                .collect(),
+        ),
         Step::Fmt => cargo_component(
             "fmt",
             &["fmt", "--all", "--check"],
