@@ -78,8 +78,13 @@ enum Task {
         #[arg(long)]
         quiet: bool,
     },
-    /// Build the book into target/book.
+    /// Build the book into target/book and check its links.
     Book,
+    /// Serve the book on localhost with live reload.
+    Serve {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+    },
     /// Measure an example under load (release builds, load from `wrk`).
     Bench {
         /// What to measure.
@@ -167,6 +172,7 @@ fn run(task: Task) -> Result<()> {
             quiet,
         } => runtime()?.block_on(live::run(grpc_port, http_port, quiet)),
         Task::Book => book::build(),
+        Task::Serve { port } => book::serve(port),
         Task::Bench {
             target: BenchTarget::Quickstart,
             seconds,
