@@ -26,9 +26,13 @@ pub struct Generated {
 }
 
 /// Every generated file of the repository: each example's `src/telemetry.rs`,
-/// and its `src/server.rs` when it has one (examples that serve no HTTP delete it).
+/// its `src/server.rs` when it has one (examples that serve no HTTP delete
+/// it), and the book's appendix of pinned versions.
 pub fn all() -> Result<Vec<Generated>> {
-    let mut files = Vec::new();
+    let mut files = vec![Generated {
+        path: workspace::root().join(crate::ecosystem::PAGE),
+        content: crate::ecosystem::render()?,
+    }];
     for example in workspace::examples()? {
         files.push(Generated {
             path: example.dir.join("src/telemetry.rs"),
@@ -50,6 +54,9 @@ pub fn write() -> Result<()> {
     for file in all()? {
         let current = std::fs::read_to_string(&file.path).unwrap_or_default();
         if current != file.content {
+            if let Some(dir) = file.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
             std::fs::write(&file.path, &file.content)
                 .with_context(|| format!("cannot write {}", relative(&file.path)))?;
             println!("wrote {}", relative(&file.path));

@@ -3,6 +3,7 @@
 mod bench;
 mod book;
 mod collector;
+mod ecosystem;
 mod generate;
 mod interop;
 mod live;

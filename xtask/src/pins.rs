@@ -178,13 +178,28 @@ fn must_be_single(name: &str) -> bool {
     name.starts_with("opentelemetry") || name == "tracing-opentelemetry"
 }
 
-fn lock_duplicates() -> Result<Vec<String>> {
-    let root = workspace::root();
-    let lock_path = root.join("Cargo.lock");
+/// Every (crate, version) in `Cargo.lock`.
+pub fn locked() -> Result<Vec<(String, String)>> {
+    let lock_path = workspace::root().join("Cargo.lock");
     let text = std::fs::read_to_string(&lock_path).context(
         "cannot read Cargo.lock; it must be committed (run `cargo generate-lockfile`)",
     )?;
     let lock: Lock = toml::from_str(&text).context("Cargo.lock is not valid")?;
+    Ok(lock
+        .package
+        .into_iter()
+        .map(|p| (p.name, p.version))
+        .collect())
+}
+
+fn lock_duplicates() -> Result<Vec<String>> {
+    let root = workspace::root();
+    let lock = Lock {
+        package: locked()?
+            .into_iter()
+            .map(|(name, version)| LockedPackage { name, version })
+            .collect(),
+    };
     let exceptions_path = root.join(EXCEPTIONS_FILE);
     let allowed: BTreeSet<String> = if exceptions_path.exists() {
         let text = std::fs::read_to_string(&exceptions_path)?;
