@@ -17,6 +17,13 @@ pub fn snapshot_path(slug: &str) -> PathBuf {
         .join(format!("{slug}.txt"))
 }
 
+/// `book/src/generated/<slug>.svg`: the same run as a waterfall.
+pub fn waterfall_path(slug: &str) -> PathBuf {
+    workspace::root()
+        .join("book/src/generated")
+        .join(format!("{slug}.svg"))
+}
+
 /// The pinned `mdbook`, installed into `target/tools` when missing.
 pub fn mdbook() -> Result<PathBuf> {
     let tools = workspace::target_dir().join("tools");

@@ -13,6 +13,7 @@ mod scenario;
 mod snippets;
 mod tree;
 mod verify;
+mod waterfall;
 mod workspace;
 
 use anyhow::{Result, bail};

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
-use crate::{book, generate, interop, pins, snippets};
+use crate::{book, generate, interop, pins, snippets, waterfall};
 
 /// The steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -421,30 +421,48 @@ async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
         .first()
         .context("a scenario runs with at least one protocol")?;
     let snapshot = scenario::render_snapshot(&first.received, &scenario.snapshot);
-    let snapshot_path = book::snapshot_path(&example.slug);
-    let committed = std::fs::read_to_string(&snapshot_path).unwrap_or_default();
-    if committed == snapshot {
+    let title = format!(
+        "{}: traces of one scenario run (times normalised)",
+        example.slug
+    );
+    let svg = waterfall::render(&first.received, &title);
+    // The text first: its difference is the one a reader can follow.
+    compare_or_bless(&book::snapshot_path(&example.slug), &snapshot, bless, true)?;
+    compare_or_bless(&book::waterfall_path(&example.slug), &svg, bless, false)
+}
+
+/// Fails when `path` differs from `content`, unless blessing, which writes it.
+fn compare_or_bless(
+    path: &std::path::Path,
+    content: &str,
+    bless: bool,
+    show: bool,
+) -> Result<()> {
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    if committed == content {
         return Ok(());
     }
     if bless {
-        std::fs::create_dir_all(
-            snapshot_path
-                .parent()
-                .context("snapshot path has a parent")?,
-        )?;
-        std::fs::write(&snapshot_path, &snapshot)?;
-        println!("  blessed {}", relative(&snapshot_path));
+        std::fs::create_dir_all(path.parent().context("snapshot path has a parent")?)?;
+        std::fs::write(path, content)?;
+        println!("  blessed {}", relative(path));
         return Ok(());
+    }
+    if !show {
+        bail!(
+            "{} changed; if the change is intended, rerun with --bless",
+            relative(path)
+        );
     }
     bail!(
         "the trace snapshot changed; if the change is intended, rerun with --bless\n\
          --- committed {}\n{}\n--- this run\n{}",
-        relative(&snapshot_path),
+        relative(path),
         if committed.is_empty() {
             "(none)\n"
         } else {
             &committed
         },
-        snapshot
+        content
     )
 }

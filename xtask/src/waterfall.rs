@@ -1,0 +1,290 @@
+//! A scenario's traces drawn as an SVG waterfall, the way a tracing UI shows
+//! them: one row per span, nested by parent, a bar from start to end.
+//!
+//! Times are normalised to keep the file stable from run to run: every start
+//! and end of a trace is replaced by its rank among them, so the bars keep
+//! their order and nesting but not their real lengths.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use crate::received::{Received, SpanRecord};
+use crate::tree::group_traces;
+
+const ROW: u32 = 22;
+const LABEL_WIDTH: u32 = 300;
+const BAR_WIDTH: u32 = 480;
+const MARGIN: u32 = 10;
+
+/// Renders every distinct trace shape of `received` (identical shapes once,
+/// with their count).
+pub fn render(received: &Received, title: &str) -> String {
+    let mut shapes: Vec<(String, Vec<Row>, usize)> = Vec::new();
+    for trace in group_traces(&received.spans) {
+        let rows = rows(&trace);
+        let key: String = rows.iter().map(Row::key).collect::<Vec<_>>().join("\n");
+        match shapes.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, _, n)) => *n += 1,
+            None => shapes.push((key, rows, 1)),
+        }
+    }
+    let total_rows: usize = shapes.iter().map(|(_, rows, _)| rows.len() + 1).sum();
+    let width = LABEL_WIDTH + BAR_WIDTH + 2 * MARGIN;
+    let height = (total_rows as u32 + 1) * ROW + 2 * MARGIN;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <title>{}</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
+        escape(title)
+    );
+    let mut y = MARGIN;
+    let _ = writeln!(
+        svg,
+        "<text x=\"{MARGIN}\" y=\"{}\" font-weight=\"bold\">{}</text>",
+        y + 15,
+        escape(title)
+    );
+    y += ROW;
+    for (i, (_, rows, count)) in shapes.iter().enumerate() {
+        let caption = if *count > 1 {
+            format!("trace {} ({count} traces like this one)", i + 1)
+        } else {
+            format!("trace {}", i + 1)
+        };
+        let _ = writeln!(
+            svg,
+            "<text x=\"{MARGIN}\" y=\"{}\" fill=\"#555555\">{}</text>",
+            y + 15,
+            escape(&caption)
+        );
+        y += ROW;
+        let ticks = rows.iter().map(|r| r.end).max().unwrap_or(1).max(1);
+        for row in rows {
+            let x0 = MARGIN + LABEL_WIDTH + row.start * BAR_WIDTH / ticks;
+            let x1 = MARGIN + LABEL_WIDTH + row.end * BAR_WIDTH / ticks;
+            let (fill, stroke) = colours(row);
+            let _ = writeln!(
+                svg,
+                "<g><title>{}</title>\
+                 <text x=\"{}\" y=\"{}\">{}</text>\
+                 <rect x=\"{x0}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"3\" fill=\"{fill}\" stroke=\"{stroke}\"/>\
+                 <text x=\"{}\" y=\"{}\" fill=\"#333333\" font-size=\"10\">{}</text></g>",
+                escape(&format!(
+                    "{} ({}, {}, {})",
+                    row.name, row.kind, row.service, row.status
+                )),
+                MARGIN + row.depth * 14,
+                y + 15,
+                escape(&row.name),
+                y + 4,
+                (x1 - x0).max(2),
+                ROW - 8,
+                x0 + 4,
+                y + 15,
+                escape(&label(row)),
+            );
+            y += ROW;
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// One span as drawn.
+struct Row {
+    depth: u32,
+    name: String,
+    kind: &'static str,
+    status: &'static str,
+    service: String,
+    start: u32,
+    end: u32,
+}
+
+impl Row {
+    fn key(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {}",
+            self.depth,
+            self.name,
+            self.kind,
+            self.status,
+            self.service,
+            self.start,
+            self.end
+        )
+    }
+}
+
+fn label(row: &Row) -> String {
+    match row.status {
+        "error" => format!("{} · error", row.kind),
+        _ => row.kind.to_owned(),
+    }
+}
+
+fn colours(row: &Row) -> (&'static str, &'static str) {
+    let fill = match row.kind {
+        "server" => "#a6c8e8",
+        "client" => "#f7c38d",
+        "producer" | "consumer" => "#b5dba8",
+        _ => "#c9d4dd",
+    };
+    let stroke = if row.status == "error" {
+        "#d62728"
+    } else {
+        "#5a6b7b"
+    };
+    (fill, stroke)
+}
+
+/// Spans in depth-first order, with times replaced by ranks.
+fn rows(trace: &[&SpanRecord]) -> Vec<Row> {
+    let mut times: Vec<u64> = trace
+        .iter()
+        .flat_map(|s| [s.start_unix_nano, s.end_unix_nano.max(s.start_unix_nano)])
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    let rank = |t: u64| times.binary_search(&t).unwrap_or(0) as u32;
+
+    let ids: HashSet<&str> = trace.iter().map(|s| s.span_id.as_str()).collect();
+    let mut children: BTreeMap<&str, Vec<&SpanRecord>> = BTreeMap::new();
+    let mut roots = Vec::new();
+    for span in trace {
+        match span.parent_span_id.as_deref() {
+            Some(p) if ids.contains(p) => children.entry(p).or_default().push(span),
+            _ => roots.push(*span),
+        }
+    }
+    let order = |a: &&SpanRecord, b: &&SpanRecord| {
+        (a.start_unix_nano, &a.name).cmp(&(b.start_unix_nano, &b.name))
+    };
+    roots.sort_by(order);
+    children.values_mut().for_each(|c| c.sort_by(order));
+
+    let mut out = Vec::new();
+    let mut stack: Vec<(&SpanRecord, u32)> =
+        roots.into_iter().rev().map(|s| (s, 0)).collect();
+    while let Some((span, depth)) = stack.pop() {
+        out.push(Row {
+            depth,
+            name: span.name.clone(),
+            kind: span.kind,
+            status: span.status,
+            service: span.service_name.clone(),
+            start: rank(span.start_unix_nano),
+            end: rank(span.end_unix_nano.max(span.start_unix_nano)),
+        });
+        if let Some(kids) = children.get(span.span_id.as_str()) {
+            stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+        }
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::received::Attributes;
+
+    fn span(
+        id: &str,
+        parent: Option<&str>,
+        name: &str,
+        start: u64,
+        end: u64,
+    ) -> SpanRecord {
+        SpanRecord {
+            service_name: "svc".into(),
+            trace_id: "t".into(),
+            span_id: id.into(),
+            parent_span_id: parent.map(Into::into),
+            name: name.into(),
+            kind: "server",
+            status: if name.contains("fail") {
+                "error"
+            } else {
+                "unset"
+            },
+            status_message: String::new(),
+            start_unix_nano: start,
+            end_unix_nano: end,
+            attributes: Attributes::new(),
+            events: vec![],
+            links: vec![],
+        }
+    }
+
+    #[test]
+    fn is_well_formed_and_names_every_span() {
+        let received = Received {
+            spans: vec![
+                span("a", None, "GET /chain", 100, 900),
+                span("b", Some("a"), "GET", 200, 800),
+                span("c", Some("b"), "GET /hello & <more>", 300, 400),
+                span("d", Some("a"), "fail \"step\"", 810, 890),
+            ],
+            ..Default::default()
+        };
+        let svg = render(&received, "example");
+        let document = roxmltree::Document::parse(&svg).expect("well-formed XML");
+        let texts: Vec<&str> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .collect();
+        for name in ["GET /chain", "GET", "GET /hello & <more>", "fail \"step\""] {
+            assert!(texts.contains(&name), "{name:?} not drawn: {texts:?}");
+        }
+        let bars: Vec<(f64, f64)> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("rx").is_some())
+            .map(|n| {
+                let x: f64 = n.attribute("x").unwrap().parse().unwrap();
+                let w: f64 = n.attribute("width").unwrap().parse().unwrap();
+                (x, x + w)
+            })
+            .collect();
+        // Depth-first order: chain, GET, hello, fail; each child inside its parent.
+        assert!(bars[1].0 >= bars[0].0 && bars[1].1 <= bars[0].1);
+        assert!(bars[2].0 >= bars[1].0 && bars[2].1 <= bars[1].1);
+        assert!(bars[3].0 >= bars[1].1, "fail starts after GET ends");
+        assert!(
+            svg.contains("stroke=\"#d62728\""),
+            "the error span is outlined in red"
+        );
+    }
+
+    #[test]
+    fn identical_traces_are_drawn_once_with_their_count() {
+        let mut spans = Vec::new();
+        for i in 0..3u64 {
+            let mut s = span(
+                &format!("s{i}"),
+                None,
+                "GET /hello",
+                1000 * i,
+                1000 * i + 10,
+            );
+            s.trace_id = format!("t{i}");
+            spans.push(s);
+        }
+        let svg = render(
+            &Received {
+                spans,
+                ..Default::default()
+            },
+            "example",
+        );
+        assert!(svg.contains("(3 traces like this one)"));
+        assert_eq!(svg.matches(">GET /hello</text>").count(), 1);
+    }
+}
