@@ -34,10 +34,15 @@ pub fn all() -> Result<Vec<Generated>> {
         content: crate::ecosystem::render()?,
     }];
     for example in workspace::examples()? {
-        files.push(Generated {
-            path: example.dir.join("src/telemetry.rs"),
-            content: TELEMETRY.to_owned(),
-        });
+        // Examples that show the SDK's raw set-up on purpose (troubleshooting)
+        // have no telemetry.rs; `cargo xtask new` scaffolds one for the rest.
+        let telemetry = example.dir.join("src/telemetry.rs");
+        if telemetry.exists() {
+            files.push(Generated {
+                path: telemetry,
+                content: TELEMETRY.to_owned(),
+            });
+        }
         let server = example.dir.join("src/server.rs");
         if server.exists() {
             files.push(Generated {

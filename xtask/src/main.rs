@@ -2,6 +2,7 @@
 
 mod bench;
 mod book;
+mod cases;
 mod collector;
 mod ecosystem;
 mod generate;

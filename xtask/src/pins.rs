@@ -98,8 +98,11 @@ fn set_version(item: &mut Item, version: &str) {
 pub fn check(write: bool) -> Result<Vec<String>> {
     let pins = table()?;
     let mut problems = Vec::new();
-    for example in workspace::examples()? {
-        let path = example.dir.join("Cargo.toml");
+    let manifests = workspace::examples()?
+        .iter()
+        .map(workspace::manifests_of)
+        .collect::<Result<Vec<_>>>()?;
+    for path in manifests.into_iter().flatten() {
         let mut doc = read(&path)?;
         let mut changed = false;
         for table_name in DEPENDENCY_TABLES {

@@ -11,7 +11,7 @@ use clap::ValueEnum;
 
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
-use crate::{book, generate, interop, pins, snippets, waterfall};
+use crate::{book, cases, generate, interop, pins, snippets, waterfall};
 
 /// The steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -398,9 +398,21 @@ fn scenarios(options: &Options) -> Result<Outcome> {
 
 async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
     let path = example.scenario_path();
+    let cases_path = example.dir.join("cases.toml");
+    if cases_path.exists() {
+        let cases = cases::load(&cases_path)?;
+        cases::build_separate_packages(&cases)?;
+        let table =
+            cases::run(&cases, &example.package, &workspace::target_dir()).await?;
+        compare_or_bless(&book::snapshot_path(&example.slug), &table, bless, true)?;
+        if !path.exists() {
+            return Ok(());
+        }
+    }
     if !path.exists() {
         bail!(
-            "{} is missing: every example declares how it is run and what it must emit",
+            "{} is missing: every example declares how it is run and what it must emit \
+             (or, for programs that run to completion, a cases.toml)",
             relative(&path)
         );
     }

@@ -74,6 +74,24 @@ pub fn examples() -> Result<Vec<Example>> {
     Ok(examples)
 }
 
+/// The example's `Cargo.toml` and those of packages nested in it (a crate an
+/// example needs built apart, such as one that must lack a feature).
+pub fn manifests_of(example: &Example) -> Result<Vec<PathBuf>> {
+    let mut manifests = vec![example.dir.join("Cargo.toml")];
+    let mut nested = Vec::new();
+    for entry in std::fs::read_dir(&example.dir)
+        .with_context(|| format!("cannot list {}", example.dir.display()))?
+    {
+        let manifest = entry?.path().join("Cargo.toml");
+        if manifest.exists() {
+            nested.push(manifest);
+        }
+    }
+    nested.sort();
+    manifests.extend(nested);
+    Ok(manifests)
+}
+
 /// The example with this slug, or an error listing the ones that exist.
 pub fn example(slug: &str) -> Result<Example> {
     let all = examples()?;

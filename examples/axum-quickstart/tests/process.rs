@@ -273,3 +273,26 @@ async fn a_collector_that_is_down_is_reported_once_not_per_batch() {
         output.join("\n")
     );
 }
+
+/// How long SIGTERM takes to become an exit when the collector hangs and
+/// every timeout is the SDK's default: the figure the shutdown chapter
+/// quotes. Run with `--nocapture` to see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_hanging_collector_exits_within_the_sdk_timeouts() {
+    let hanging = start_hanging_collector().await;
+    let endpoint = format!("http://{hanging}");
+    let (mut service, url) = start_service(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let _ = latencies(&url, 20).await;
+
+    let stopping = Instant::now();
+    sigterm(&service);
+    // The batch processors give up after their 5 s shutdown timeout.
+    let status = wait_for_exit(&mut service, Duration::from_secs(30)).await;
+    let took = stopping.elapsed();
+    eprintln!("exit {took:.1?} after SIGTERM, collector hanging, default timeouts");
+    assert!(status.success(), "a failed flush is not a crash: {status}");
+    assert!(
+        took >= Duration::from_secs(4),
+        "{took:?}: did the flush not wait?"
+    );
+}
