@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 fn main() {
     let manifest =
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("chapters");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"))
+        .join("chapters");
     std::fs::create_dir_all(&out).expect("OUT_DIR is writable");
     let mut chapters = Vec::new();
     collect(&manifest.join("src"), &mut chapters);

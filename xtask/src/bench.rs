@@ -274,8 +274,8 @@ Transfer/sec:      2.40MB
 
     #[test]
     fn refuses_a_run_with_errors() {
-        let failed =
-            REPORT.replace("Requests/sec", "Non-2xx or 3xx responses: 7\nRequests/sec");
+        let failed = REPORT
+            .replace("Requests/sec", "Non-2xx or 3xx responses: 7\nRequests/sec");
         assert_eq!(parse_wrk(&failed), None);
     }
 }

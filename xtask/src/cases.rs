@@ -298,7 +298,9 @@ fn render(cases: &Cases, package: &str, outcomes: &[Outcome]) -> String {
             outcome.spans
         );
         if let Some(line) = &outcome.line {
-            let _ = writeln!(text, "  {line}");
+            for part in wrap(line, WIDTH - 2, WIDTH - 6) {
+                let _ = writeln!(text, "  {part}");
+            }
         }
         if let Some(min) = case.min_seconds {
             let _ = writeln!(text, "  (ran for at least {min} s)");
@@ -326,16 +328,16 @@ fn command_line(case: &Case, package: &str) -> String {
         .collect();
     let package = case.package.as_deref().unwrap_or(package);
     let cargo = if case.bin == package {
-        format!("cargo run -q -p {package}")
+        format!("cargo run -p {package}")
     } else {
-        format!("cargo run -q -p {package} --bin {}", case.bin)
+        format!("cargo run -p {package} --bin {}", case.bin)
     };
     // The variables on a line of their own, so that the page needs no
     // horizontal scrolling.
     if parts.is_empty() {
         cargo
     } else {
-        format!("{} \\\n      {cargo}", parts.join(" "))
+        format!("{} \\\n    {cargo}", parts.join(" "))
     }
 }
 
@@ -362,6 +364,34 @@ async fn start_hanging_server() -> Result<Hanging> {
         }
     });
     Ok(Hanging { addr, task })
+}
+
+/// Columns of the book's table: it shows without horizontal scrolling.
+const WIDTH: usize = 80;
+
+/// Splits `line` at spaces into pieces of at most `first` columns, then
+/// `rest` columns, the later ones indented by the difference. A word longer
+/// than the width stays whole.
+fn wrap(line: &str, first: usize, rest: usize) -> Vec<String> {
+    let indent = " ".repeat(first.saturating_sub(rest));
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in line.split(' ') {
+        let limit = if out.is_empty() { first } else { rest };
+        let needed = current.chars().count() + 1 + word.chars().count();
+        if !current.is_empty() && needed > limit {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    out.push(current);
+    for piece in out.iter_mut().skip(1) {
+        *piece = format!("{indent}{piece}");
+    }
+    out
 }
 
 fn indent(text: &str) -> String {
@@ -410,7 +440,9 @@ mod tests {
         let outcome = Outcome {
             exit: Exit::Success,
             spans: 0,
-            line: Some("WARN 404 at http://127.0.0.1:4318/v1/traces/v1/traces".into()),
+            line: Some(
+                "WARN 404 at http://127.0.0.1:4318/v1/traces/v1/traces".into(),
+            ),
             seconds: 0.1,
         };
         let case = case(BROKEN);
@@ -420,18 +452,33 @@ mod tests {
         assert_eq!(
             text,
             "path doubled\n  \
-             $ OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318/v1/traces \\\n      \
-             cargo run -q -p example-x --bin x\n  \
+             $ OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318/v1/traces \\\n    \
+             cargo run -p example-x --bin x\n  \
              exit: success, spans at the collector: 0\n  \
              WARN 404 at http://127.0.0.1:4318/v1/traces/v1/traces\n"
         );
     }
 
     #[test]
+    fn wraps_long_output_at_spaces() {
+        assert_eq!(
+            wrap("aaa bbb ccc ddd", 8, 6),
+            vec!["aaa bbb", "  ccc", "  ddd"]
+        );
+        assert_eq!(wrap("short", 8, 6), vec!["short"]);
+        assert_eq!(
+            wrap("averyveryverylongword x", 8, 6),
+            vec!["averyveryverylongword", "  x"]
+        );
+    }
+
+    #[test]
     fn refuses_unknown_fields_and_exits() {
         assert!(
-            toml::from_str::<Cases>("[[case]]\nname='a'\nbin='b'\nexit='maybe'\nspans=0")
-                .is_err()
+            toml::from_str::<Cases>(
+                "[[case]]\nname='a'\nbin='b'\nexit='maybe'\nspans=0"
+            )
+            .is_err()
         );
         assert!(
             toml::from_str::<Cases>(

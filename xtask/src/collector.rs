@@ -435,7 +435,8 @@ where
             });
         }
     };
-    let compression = header_str(headers, "content-encoding").filter(|c| c != "identity");
+    let compression =
+        header_str(headers, "content-encoding").filter(|c| c != "identity");
     let decompressed;
     let bytes = match compression.as_deref() {
         None => body,
@@ -497,8 +498,11 @@ fn gunzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// A success response: the empty export response in the request's encoding.
-fn accepted<T: prost::Message + Serialize + Default>(headers: &HeaderMap) -> Response {
-    let json = header_str(headers, "content-type").is_some_and(|c| c.contains("json"));
+fn accepted<T: prost::Message + Serialize + Default>(
+    headers: &HeaderMap,
+) -> Response {
+    let json =
+        header_str(headers, "content-type").is_some_and(|c| c.contains("json"));
     let (content_type, body) = if json {
         (
             "application/json",

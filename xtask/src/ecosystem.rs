@@ -22,13 +22,12 @@ const COMPATIBILITY: &[&str] = &[
 /// Renders the page; fails when the lock and the pin table disagree.
 pub fn render() -> Result<String> {
     let pins = pins::table()?;
-    let locked: BTreeMap<String, BTreeSet<String>> =
-        pins::locked()?
-            .into_iter()
-            .fold(BTreeMap::new(), |mut m, (name, version)| {
-                m.entry(name).or_default().insert(version);
-                m
-            });
+    let locked: BTreeMap<String, BTreeSet<String>> = pins::locked()?
+        .into_iter()
+        .fold(BTreeMap::new(), |mut m, (name, version)| {
+            m.entry(name).or_default().insert(version);
+            m
+        });
     // Cargo ignores build metadata (`1.2.2+spec-1.1.0`) when matching `=1.2.2`.
     let without_metadata = |v: &String| v.split('+').next().unwrap_or(v).to_owned();
     for (name, version) in &pins {
@@ -80,8 +79,9 @@ pub fn render() -> Result<String> {
     }
     let mut used_by: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for example in workspace::examples()? {
-        let manifest: toml::Table =
-            toml::from_str(&std::fs::read_to_string(example.dir.join("Cargo.toml"))?)?;
+        let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(
+            example.dir.join("Cargo.toml"),
+        )?)?;
         for table in ["dependencies", "dev-dependencies", "build-dependencies"] {
             let Some(deps) = manifest.get(table).and_then(|t| t.as_table()) else {
                 continue;

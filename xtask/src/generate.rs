@@ -185,7 +185,9 @@ fn title(slug: &str) -> String {
         .map(|word| {
             let mut chars = word.chars();
             match chars.next() {
-                Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
+                Some(first) => {
+                    first.to_uppercase().collect::<String>() + chars.as_str()
+                }
                 None => String::new(),
             }
         })
@@ -214,7 +216,8 @@ mod tests {
 
     #[test]
     fn new_scaffolds_a_pinned_example_and_a_draft_chapter() {
-        let root = std::env::temp_dir().join(format!("xtask-new-{}", std::process::id()));
+        let root =
+            std::env::temp_dir().join(format!("xtask-new-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("book/src")).unwrap();
         std::fs::copy(
@@ -230,7 +233,8 @@ mod tests {
         assert!(manifest.contains("name = \"example-retry-backoff\""));
         let pins = pins::table_in(&root).unwrap();
         assert!(
-            manifest.contains(&format!("tokio = {{ version = \"={}\"", pins["tokio"]))
+            manifest
+                .contains(&format!("tokio = {{ version = \"={}\"", pins["tokio"]))
         );
         for file in [
             "Cargo.toml",
@@ -252,8 +256,11 @@ mod tests {
             TELEMETRY
         );
         crate::scenario::load(&dir.join("scenario.toml")).unwrap();
-        let summary = std::fs::read_to_string(root.join("book/src/SUMMARY.md")).unwrap();
-        assert!(summary.contains("- [Retry Backoff]() <!-- examples/retry-backoff -->"));
+        let summary =
+            std::fs::read_to_string(root.join("book/src/SUMMARY.md")).unwrap();
+        assert!(
+            summary.contains("- [Retry Backoff]() <!-- examples/retry-backoff -->")
+        );
 
         let again = new_example_in(&root, "retry-backoff")
             .unwrap_err()

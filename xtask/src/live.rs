@@ -73,7 +73,8 @@ fn print_totals(collector: &Collector) {
         received.logs.len(),
         received.requests.len()
     );
-    let mut by_transport: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut by_transport: std::collections::BTreeMap<String, usize> =
+        Default::default();
     for r in &received.requests {
         let compression = r
             .compression
@@ -102,6 +103,7 @@ fn print_quiet_traces(pending: &mut HashMap<String, Pending>) {
     let style = Style {
         timings: true,
         attributes: AttributeFilter::Key,
+        width: None,
     };
     let mut ready: Vec<_> = pending
         .values_mut()

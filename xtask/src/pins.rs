@@ -65,7 +65,9 @@ fn version_of(item: &Item) -> Option<String> {
         Item::Value(Value::InlineTable(t)) => {
             t.get("version").and_then(|v| v.as_str()).map(str::to_owned)
         }
-        Item::Table(t) => t.get("version").and_then(|v| v.as_str()).map(str::to_owned),
+        Item::Table(t) => {
+            t.get("version").and_then(|v| v.as_str()).map(str::to_owned)
+        }
         _ => None,
     }
 }
@@ -106,7 +108,8 @@ pub fn check(write: bool) -> Result<Vec<String>> {
         let mut doc = read(&path)?;
         let mut changed = false;
         for table_name in DEPENDENCY_TABLES {
-            let Some(deps) = doc.get_mut(table_name).and_then(Item::as_table_like_mut)
+            let Some(deps) =
+                doc.get_mut(table_name).and_then(Item::as_table_like_mut)
             else {
                 continue;
             };

@@ -204,44 +204,45 @@ fn metrics_of(export: &ExportMetricsServiceRequest) -> Vec<MetricRecord> {
         let service_name = service_name(resource_metrics.resource.as_ref());
         for scope_metrics in &resource_metrics.scope_metrics {
             for metric in &scope_metrics.metrics {
-                let (kind, point_attributes): (_, Vec<Attributes>) = match &metric.data {
-                    Some(Data::Gauge(g)) => (
-                        "gauge",
-                        g.data_points
-                            .iter()
-                            .map(|p| attributes(&p.attributes))
-                            .collect(),
-                    ),
-                    Some(Data::Sum(s)) => (
-                        "sum",
-                        s.data_points
-                            .iter()
-                            .map(|p| attributes(&p.attributes))
-                            .collect(),
-                    ),
-                    Some(Data::Histogram(h)) => (
-                        "histogram",
-                        h.data_points
-                            .iter()
-                            .map(|p| attributes(&p.attributes))
-                            .collect(),
-                    ),
-                    Some(Data::ExponentialHistogram(h)) => (
-                        "exponential_histogram",
-                        h.data_points
-                            .iter()
-                            .map(|p| attributes(&p.attributes))
-                            .collect(),
-                    ),
-                    Some(Data::Summary(s)) => (
-                        "summary",
-                        s.data_points
-                            .iter()
-                            .map(|p| attributes(&p.attributes))
-                            .collect(),
-                    ),
-                    None => ("empty", Vec::new()),
-                };
+                let (kind, point_attributes): (_, Vec<Attributes>) =
+                    match &metric.data {
+                        Some(Data::Gauge(g)) => (
+                            "gauge",
+                            g.data_points
+                                .iter()
+                                .map(|p| attributes(&p.attributes))
+                                .collect(),
+                        ),
+                        Some(Data::Sum(s)) => (
+                            "sum",
+                            s.data_points
+                                .iter()
+                                .map(|p| attributes(&p.attributes))
+                                .collect(),
+                        ),
+                        Some(Data::Histogram(h)) => (
+                            "histogram",
+                            h.data_points
+                                .iter()
+                                .map(|p| attributes(&p.attributes))
+                                .collect(),
+                        ),
+                        Some(Data::ExponentialHistogram(h)) => (
+                            "exponential_histogram",
+                            h.data_points
+                                .iter()
+                                .map(|p| attributes(&p.attributes))
+                                .collect(),
+                        ),
+                        Some(Data::Summary(s)) => (
+                            "summary",
+                            s.data_points
+                                .iter()
+                                .map(|p| attributes(&p.attributes))
+                                .collect(),
+                        ),
+                        None => ("empty", Vec::new()),
+                    };
                 out.push(MetricRecord {
                     service_name: service_name.clone(),
                     name: metric.name.clone(),

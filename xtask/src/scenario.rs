@@ -26,6 +26,8 @@ const READY_DEADLINE: Duration = Duration::from_secs(30);
 const EXIT_DEADLINE: Duration = Duration::from_secs(20);
 /// How long telemetry may take to arrive after the processes exited.
 const ARRIVAL_DEADLINE: Duration = Duration::from_secs(15);
+/// Columns of a snapshot line: the book shows it without horizontal scrolling.
+const SNAPSHOT_WIDTH: usize = 80;
 /// The line a service prints when it is ready.
 const READY_PREFIX: &str = "listening on ";
 
@@ -272,9 +274,11 @@ async fn run_once(
         if Instant::now() >= deadline {
             bail!("{}", explain(&failures, &received, &scenario.snapshot));
         }
-        let _ =
-            tokio::time::timeout(Duration::from_millis(200), collector.store.changed())
-                .await;
+        let _ = tokio::time::timeout(
+            Duration::from_millis(200),
+            collector.store.changed(),
+        )
+        .await;
     }
 }
 
@@ -455,7 +459,9 @@ async fn drive(scenario: &Scenario, running: &[Running]) -> Result<()> {
         .context("traffic has no process to go to")?;
         let url = format!("{}{}", target.url, traffic.path);
         let method = reqwest::Method::from_bytes(traffic.method.as_bytes())
-            .with_context(|| format!("{:?} is not an HTTP method", traffic.method))?;
+            .with_context(|| {
+                format!("{:?} is not an HTTP method", traffic.method)
+            })?;
         for _ in 0..traffic.repeat {
             let mut request = client.request(method.clone(), &url);
             for (k, v) in &traffic.headers {
@@ -487,7 +493,10 @@ fn toml_to_json(value: &toml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
-fn attributes_match(actual: &Attributes, wanted: &BTreeMap<String, toml::Value>) -> bool {
+fn attributes_match(
+    actual: &Attributes,
+    wanted: &BTreeMap<String, toml::Value>,
+) -> bool {
     wanted
         .iter()
         .all(|(k, v)| actual.get(k).is_some_and(|a| json_eq(a, &toml_to_json(v))))
@@ -526,7 +535,11 @@ fn describe_span(e: &SpanExpectation) -> String {
     }
 }
 
-fn span_matches(e: &SpanExpectation, span: &SpanRecord, received: &Received) -> bool {
+fn span_matches(
+    e: &SpanExpectation,
+    span: &SpanRecord,
+    received: &Received,
+) -> bool {
     if span.name != e.name
         || e.kind.as_deref().is_some_and(|k| k != span.kind)
         || e.status.as_deref().is_some_and(|s| s != span.status)
@@ -538,13 +551,15 @@ fn span_matches(e: &SpanExpectation, span: &SpanRecord, received: &Received) -> 
     match e.parent.as_deref() {
         None => true,
         Some("") => span.parent_span_id.is_none(),
-        Some(parent_name) => span.parent_span_id.as_deref().is_some_and(|parent_id| {
-            received.spans.iter().any(|p| {
-                p.span_id == parent_id
-                    && p.trace_id == span.trace_id
-                    && p.name == parent_name
+        Some(parent_name) => {
+            span.parent_span_id.as_deref().is_some_and(|parent_id| {
+                received.spans.iter().any(|p| {
+                    p.span_id == parent_id
+                        && p.trace_id == span.trace_id
+                        && p.name == parent_name
+                })
             })
-        }),
+        }
     }
 }
 
@@ -592,7 +607,9 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
     }
     for e in &expect.log {
         let spans: Vec<&SpanRecord> = match &e.in_span {
-            Some(name) => received.spans.iter().filter(|s| &s.name == name).collect(),
+            Some(name) => {
+                received.spans.iter().filter(|s| &s.name == name).collect()
+            }
             None => Vec::new(),
         };
         let found = received.logs.iter().any(|log| {
@@ -669,6 +686,7 @@ fn explain(failures: &[String], received: &Received, snapshot: &Snapshot) -> Str
         } else {
             AttributeFilter::Only(&snapshot.attributes)
         },
+        width: None,
     };
     text += &indent(&render_snapshot_with(received, &style));
     let mut metric_names: Vec<String> = received
@@ -709,6 +727,7 @@ pub fn render_snapshot(received: &Received, snapshot: &Snapshot) -> String {
     let style = Style {
         timings: false,
         attributes: AttributeFilter::Only(&snapshot.attributes),
+        width: Some(SNAPSHOT_WIDTH),
     };
     render_snapshot_with(received, &style)
 }

@@ -14,6 +14,10 @@ pub const ALLOWLIST: &str = "book/fence-allowlist.toml";
 
 const RESTRICTED: &[&str] = &["ignore", "no_run", "compile_fail", "should_panic"];
 
+/// Columns of code the book shows without horizontal scrolling (rustfmt's
+/// `max_width` is the same).
+pub const CODE_WIDTH: usize = 85;
+
 #[derive(serde::Deserialize, Default)]
 struct Allowlist {
     #[serde(default)]
@@ -184,7 +188,135 @@ fn check_chapter(
             });
         }
         // Inline ```rust fences are compiled by the book crate's skeptic tests.
+        check_width(&file, dir, &fence, included, problems);
+        if language == "rust"
+            && !included
+            && let Some(message) = unformatted(&fence.body)
+        {
+            problems.push(Problem {
+                at: format!("{file}:{}", fence.line),
+                message,
+            });
+        }
     }
+}
+
+/// Code a reader has to scroll sideways to read is code they do not read:
+/// every line of a ```rust or ```toml fence, inline or included, fits in
+/// [`CODE_WIDTH`]. The message points at the line to change.
+fn check_width(
+    file: &str,
+    dir: &Path,
+    fence: &Fence<'_>,
+    included: bool,
+    problems: &mut Vec<Problem>,
+) {
+    let wide = |line: &str| line.chars().count() > CODE_WIDTH;
+    if !included {
+        for (i, line) in fence.body.iter().enumerate() {
+            if wide(line) {
+                problems.push(Problem {
+                    at: format!("{file}:{}", fence.line + 1 + i),
+                    message: format!(
+                        "{} columns; the book shows {CODE_WIDTH} without scrolling",
+                        line.chars().count()
+                    ),
+                });
+            }
+        }
+        return;
+    }
+    let spec = fence.body[0]
+        .trim()
+        .trim_start_matches("{{#include ")
+        .trim_end_matches("}}")
+        .trim();
+    let Some((target, lines)) = included_lines(dir, spec) else {
+        return; // reported by check_include
+    };
+    for (number, line) in lines {
+        if wide(&line) {
+            problems.push(Problem {
+                at: format!("{}:{number}", relative(&target)),
+                message: format!(
+                    "{} columns, shown by {file}:{}; the book shows {CODE_WIDTH} without scrolling",
+                    line.chars().count(),
+                    fence.line + 1
+                ),
+            });
+        }
+    }
+}
+
+/// Inline snippets are formatted as the repository's code is (rustfmt with
+/// `rustfmt.toml`), so they read like the included code around them. Says
+/// where the first difference is; `None` when formatted, or when rustfmt
+/// cannot parse the snippet (the skeptic test reports that better).
+fn unformatted(body: &[&str]) -> Option<String> {
+    use std::io::Write as _;
+    let source = format!("{}\n", body.join("\n"));
+    let config = workspace::root().join("rustfmt.toml");
+    let mut child = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024", "--emit", "stdout", "--config-path"])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(source.as_bytes()).ok()?;
+    let output = child.wait_with_output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let formatted = String::from_utf8_lossy(&output.stdout);
+    if formatted == source {
+        return None;
+    }
+    let (n, (want, have)) = formatted
+        .lines()
+        .zip(source.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .unwrap_or((0, ("", "")));
+    Some(format!(
+        "the snippet is not formatted as rustfmt would (rustfmt.toml); \
+         its line {}:\n      have: {have}\n      want: {want}",
+        n + 1
+    ))
+}
+
+/// The lines an include shows, with their line numbers in the target file
+/// (anchor marker lines, which mdBook drops, left out).
+fn included_lines(
+    dir: &Path,
+    spec: &str,
+) -> Option<(PathBuf, Vec<(usize, String)>)> {
+    let (path, anchor) = match spec.rsplit_once(':') {
+        Some((path, anchor)) => (path, Some(anchor)),
+        None => (spec, None),
+    };
+    let target = normalise(&dir.join(path));
+    let text = std::fs::read_to_string(&target).ok()?;
+    let numbered = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+    let lines: Vec<(usize, String)> = match anchor {
+        None => numbered
+            .filter(|(_, l)| !l.contains("ANCHOR"))
+            .map(|(n, l)| (n, l.to_owned()))
+            .collect(),
+        Some(anchor) => {
+            let start = format!("ANCHOR: {anchor}");
+            let end = format!("ANCHOR_END: {anchor}");
+            numbered
+                .skip_while(|(_, l)| !is_anchor_line(l, &start))
+                .skip(1)
+                .take_while(|(_, l)| !is_anchor_line(l, &end))
+                .filter(|(_, l)| !l.contains("ANCHOR"))
+                .map(|(n, l)| (n, l.to_owned()))
+                .collect()
+        }
+    };
+    Some((target, lines))
 }
 
 /// `path` or `path:anchor` (mdBook also allows line ranges, which drift: refused).
@@ -238,6 +370,21 @@ fn check_include(dir: &Path, spec: &str) -> Result<(), String> {
     }
 }
 
+/// `a/b/../c` as `a/c`, without touching the file system.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir if out.file_name().is_some() => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn is_anchor_line(line: &str, marker: &str) -> bool {
     line.trim_end().ends_with(marker)
         && line.find(marker).is_some_and(|i| {
@@ -251,7 +398,8 @@ mod tests {
     use super::*;
 
     fn problems_in(text: &str, allowlist: &Allowlist) -> Vec<String> {
-        let dir = std::env::temp_dir().join(format!("snippets-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("snippets-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("code.rs"),
@@ -281,10 +429,13 @@ mod tests {
         let text = "# T\n```rust\n{{#include code.rs:missing}}\n```\n```rust\n{{#include code.rs:empty}}\n```\n```rust,ignore\nfn x() {}\n```\n```toml\n[dependencies]\n```\n```rust\n{{#include nowhere.rs}}\n```\n";
         let problems = problems_in(text, &Allowlist::default());
         assert_eq!(problems.len(), 5, "{problems:#?}");
-        assert!(problems[0].starts_with("chapter.md:3: {{#include code.rs:missing}}: "));
+        assert!(
+            problems[0].starts_with("chapter.md:3: {{#include code.rs:missing}}: ")
+        );
         assert!(problems[0].contains("has no anchor `missing`"));
         assert!(
-            problems[1].starts_with("chapter.md:6:") && problems[1].contains("is empty")
+            problems[1].starts_with("chapter.md:6:")
+                && problems[1].contains("is empty")
         );
         assert!(
             problems[2].starts_with("chapter.md:15:")
@@ -301,13 +452,35 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_line_is_named_where_it_is_written() {
+        let wide = format!("let x = \"{}\";", "a".repeat(CODE_WIDTH));
+        let text = format!("# T\n\n```rust\nfn main() {{}}\n{wide}\n```\n");
+        let problems = problems_in(&text, &Allowlist::default());
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].starts_with("chapter.md:5: "), "{problems:?}");
+        assert!(problems[0].contains(&format!("{} columns", CODE_WIDTH + 11)));
+    }
+
+    #[test]
+    fn an_unformatted_snippet_is_named() {
+        let text = "# T\n\n```rust\nfn main() {  let x=1; }\n```\n";
+        let problems = problems_in(text, &Allowlist::default());
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].starts_with("chapter.md:3: the snippet is not formatted")
+        );
+        assert!(problems[0].contains("have: fn main() {  let x=1; }"));
+    }
+
+    #[test]
     fn an_allowlisted_fence_with_a_reason_passes() {
-        let text = "```rust,no_run\nfn main() { loop {} }\n```\n";
-        let dir = std::env::temp_dir().join(format!("snippets-{}", std::process::id()));
+        let text = "```rust,no_run\nfn main() {\n    loop {}\n}\n```\n";
+        let dir =
+            std::env::temp_dir().join(format!("snippets-{}", std::process::id()));
         let allowlist = Allowlist {
             fence: vec![AllowedFence {
                 file: relative(&dir.join("chapter.md")),
-                first_line: "fn main() { loop {} }".into(),
+                first_line: "fn main() {".into(),
                 reason: "runs forever".into(),
             }],
         };

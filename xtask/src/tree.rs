@@ -26,6 +26,10 @@ pub struct Style<'a> {
     pub timings: bool,
     /// Which attributes to print.
     pub attributes: AttributeFilter<'a>,
+    /// Lines longer than this move a span's attributes and events onto
+    /// continuation lines below it (the book's snapshots); `None` keeps one
+    /// line per span (the live view, where the terminal wraps).
+    pub width: Option<usize>,
 }
 
 /// Which attributes a rendering prints.
@@ -113,41 +117,49 @@ fn draw(
             format!("{prefix}{}", if last { "    " } else { "│   " }),
         ),
     };
-    let _ = write!(out, "{lead}{}  {}", span.name, span.kind);
+    let mut head = format!("{lead}{}  {}", span.name, span.kind);
     if parent_service != Some(span.service_name.as_str()) {
-        let _ = write!(out, "  [{}]", span.service_name);
+        let _ = write!(head, "  [{}]", span.service_name);
     }
     if parent_service.is_none() && span.parent_span_id.is_some() {
-        out.push_str("  (parent not received)");
+        head.push_str("  (parent not received)");
     }
     if style.timings {
-        let _ = write!(out, "  {:.1} ms", span.duration_ms());
+        let _ = write!(head, "  {:.1} ms", span.duration_ms());
     }
     match span.status {
         "unset" => {}
         status if span.status_message.is_empty() => {
-            let _ = write!(out, "  {}", status.to_uppercase());
+            let _ = write!(head, "  {}", status.to_uppercase());
         }
         status => {
-            let _ = write!(out, "  {}: {}", status.to_uppercase(), span.status_message);
+            let _ =
+                write!(head, "  {}: {}", status.to_uppercase(), span.status_message);
         }
     }
-    for (key, value) in &span.attributes {
-        if style.attributes.shows(key) {
-            let _ = write!(out, "  {key}={}", short(value));
-        }
-    }
-    for event in &span.events {
-        let _ = write!(out, "  event:{event}");
-    }
+    let mut details: Vec<String> = span
+        .attributes
+        .iter()
+        .filter(|(key, _)| style.attributes.shows(key))
+        .map(|(key, value)| format!("{key}={}", short(value)))
+        .collect();
+    details.extend(span.events.iter().map(|event| format!("event:{event}")));
     if !span.links.is_empty() {
-        let _ = write!(out, "  links:{}", span.links.len());
+        details.push(format!("links:{}", span.links.len()));
     }
-    out.push('\n');
     let kids = children
         .get(span.span_id.as_str())
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    // Continuation lines keep the tree's guide line down to the children.
+    let guide = if kids.is_empty() { "    " } else { "│   " };
+    write_wrapped(
+        out,
+        head,
+        &details,
+        &format!("{next_prefix}{guide}  "),
+        style.width,
+    );
     for (i, child) in kids.iter().enumerate() {
         let last = i + 1 == kids.len();
         draw(
@@ -159,6 +171,45 @@ fn draw(
             &next_prefix,
             Some(last),
         );
+    }
+}
+
+/// Writes `head` and `details` (two spaces apart) on one line if it fits in
+/// `width`; otherwise `head` alone, then the details packed into
+/// continuation lines that start with `indent`.
+fn write_wrapped(
+    out: &mut String,
+    head: String,
+    details: &[String],
+    indent: &str,
+    width: Option<usize>,
+) {
+    let columns = |text: &str| text.chars().count();
+    let one_line = details
+        .iter()
+        .fold(head.clone(), |line, detail| format!("{line}  {detail}"));
+    let Some(width) = width.filter(|w| columns(&one_line) > *w) else {
+        out.push_str(&one_line);
+        out.push('\n');
+        return;
+    };
+    out.push_str(&head);
+    out.push('\n');
+    let mut line = String::new();
+    for detail in details {
+        if line.is_empty() {
+            line = format!("{indent}{detail}");
+        } else if columns(&line) + 2 + columns(detail) <= width {
+            line = format!("{line}  {detail}");
+        } else {
+            out.push_str(&line);
+            out.push('\n');
+            line = format!("{indent}{detail}");
+        }
+    }
+    if !line.is_empty() {
+        out.push_str(&line);
+        out.push('\n');
     }
 }
 
@@ -208,6 +259,7 @@ mod tests {
         let style = Style {
             timings: false,
             attributes: AttributeFilter::Only(&keys),
+            width: None,
         };
         assert_eq!(
             render_trace(&refs, &style),
@@ -219,12 +271,38 @@ mod tests {
     }
 
     #[test]
+    fn wraps_details_under_the_span_keeping_the_guide_line() {
+        let mut root = span("a", None, "GET /chain", 1);
+        root.attributes
+            .insert("http.request.method".into(), Value::from("GET"));
+        root.events = vec!["request served".into()];
+        let child = span("b", Some("a"), "GET", 2);
+        let spans = [root, child];
+        let refs: Vec<_> = spans.iter().collect();
+        let keys = vec!["http.route".to_owned(), "http.request.method".to_owned()];
+        let style = Style {
+            timings: false,
+            attributes: AttributeFilter::Only(&keys),
+            width: Some(40),
+        };
+        assert_eq!(
+            render_trace(&refs, &style),
+            "GET /chain  server  [svc]\n\
+             │     http.request.method=\"GET\"\n\
+             │     http.route=\"/a\"\n\
+             │     event:request served\n\
+             └── GET  server  http.route=\"/a\"\n"
+        );
+    }
+
+    #[test]
     fn marks_orphans() {
         let spans = [span("b", Some("missing"), "orphan", 1)];
         let refs: Vec<_> = spans.iter().collect();
         let style = Style {
             timings: false,
             attributes: AttributeFilter::Only(&[]),
+            width: None,
         };
         assert_eq!(
             render_trace(&refs, &style),

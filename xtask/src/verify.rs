@@ -302,7 +302,11 @@ fn problems(what: &str, problems: Vec<String>) -> Result<Outcome> {
     )
 }
 
-fn cargo_component(subcommand: &str, args: &[&str], install: &str) -> Result<Outcome> {
+fn cargo_component(
+    subcommand: &str,
+    args: &[&str],
+    install: &str,
+) -> Result<Outcome> {
     let present = Command::new("cargo")
         .args([subcommand, "--version"])
         .output()
@@ -359,8 +363,9 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
         if entry.file_type()?.is_dir() {
             copy_tree(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+            std::fs::copy(entry.path(), &target).with_context(|| {
+                format!("cannot copy {}", entry.path().display())
+            })?;
         }
     }
     Ok(())
@@ -417,7 +422,8 @@ async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
         );
     }
     let scenario = scenario::load(&path)?;
-    let reports = scenario::run(example, &scenario, &workspace::target_dir()).await?;
+    let reports =
+        scenario::run(example, &scenario, &workspace::target_dir()).await?;
     for report in &reports {
         println!(
             "  {} over {}: {} spans, {} metric streams, {} logs, as expected ({:.1}s)",
@@ -455,7 +461,9 @@ fn compare_or_bless(
         return Ok(());
     }
     if bless {
-        std::fs::create_dir_all(path.parent().context("snapshot path has a parent")?)?;
+        std::fs::create_dir_all(
+            path.parent().context("snapshot path has a parent")?,
+        )?;
         std::fs::write(path, content)?;
         println!("  blessed {}", relative(path));
         return Ok(());

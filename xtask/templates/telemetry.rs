@@ -132,7 +132,9 @@ impl Drop for Telemetry {
 ///
 /// `default_service_name` is used unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` names the service.
-pub fn init(default_service_name: &'static str) -> Result<Telemetry, TelemetryError> {
+pub fn init(
+    default_service_name: &'static str,
+) -> Result<Telemetry, TelemetryError> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let console_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -163,8 +165,8 @@ pub fn init(default_service_name: &'static str) -> Result<Telemetry, TelemetryEr
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer.tracer(default_service_name))
         .with_filter(EnvFilter::new("info"));
-    let logs =
-        OpenTelemetryTracingBridge::new(&logger).with_filter(export_pipeline_filter());
+    let logs = OpenTelemetryTracingBridge::new(&logger)
+        .with_filter(export_pipeline_filter());
     tracing_subscriber::registry()
         .with(console)
         .with(spans)
@@ -282,8 +284,9 @@ fn export_pipeline_filter() -> EnvFilter {
     EXPORT_PIPELINE_TARGETS
         .iter()
         .fold(EnvFilter::new("info"), |filter, target| {
-            filter
-                .add_directive(format!("{target}=off").parse().expect("static directive"))
+            filter.add_directive(
+                format!("{target}=off").parse().expect("static directive"),
+            )
         })
 }
 // ANCHOR_END: export_pipeline_filter
@@ -313,7 +316,9 @@ impl<S> Filter<S> for SdkMessagesOncePerMinute {
             .unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         match last_shown.get(&metadata.callsite()) {
-            Some(shown) if now.duration_since(*shown) < Duration::from_secs(60) => false,
+            Some(shown) if now.duration_since(*shown) < Duration::from_secs(60) => {
+                false
+            }
             _ => {
                 last_shown.insert(metadata.callsite(), now);
                 true

@@ -99,7 +99,8 @@ fn server_span(request: &Request<Body>) -> Span {
     let parent = global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
     });
-    // Fails only when no OpenTelemetry layer is installed; the span then stays a root.
+    // Fails only when no OpenTelemetry layer is installed; the span then
+    // stays a root.
     let _ = span.set_parent(parent);
     span
 }
@@ -116,7 +117,8 @@ fn on_response(response: &Response<Body>, _latency: Duration, span: &Span) {
 // ANCHOR_END: server_span
 
 // ANCHOR: metrics
-/// The instruments of the HTTP server semantic conventions that this service records.
+/// The instruments of the HTTP server semantic conventions that this
+/// service records.
 #[derive(Clone)]
 pub struct HttpServerMetrics {
     duration: Histogram<f64>,
@@ -130,8 +132,8 @@ impl HttpServerMetrics {
             .with_unit("s")
             .with_description("Duration of HTTP server requests.")
             .with_boundaries(vec![
-                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
-                7.5, 10.0,
+                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+                5.0, 7.5, 10.0,
             ])
             .build();
         Self { duration }
@@ -212,7 +214,9 @@ async fn chain(State(state): State<AppState>) -> Response<Body> {
             let body: Value = response.json().await.unwrap_or(Value::Null);
             Json(json!({ "downstream": body })).into_response()
         }
-        Ok(response) => bad_gateway(format!("downstream answered {}", response.status())),
+        Ok(response) => {
+            bad_gateway(format!("downstream answered {}", response.status()))
+        }
         Err(error) => bad_gateway(format!("downstream unreachable: {error}")),
     }
 }

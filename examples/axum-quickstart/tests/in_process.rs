@@ -40,7 +40,8 @@ impl Recorded {
             .with_reader(PeriodicReader::builder(metrics.clone()).build())
             .build();
         let subscriber = tracing_subscriber::registry().with(
-            tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("test")),
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer_provider.tracer("test")),
         );
         Self {
             spans,
@@ -156,7 +157,8 @@ async fn a_server_error_marks_the_span_as_an_error() {
 async fn an_unknown_route_is_a_404_span_named_by_method_alone() {
     let recorded = Recorded::start();
 
-    let (status, _) = get(recorded.app("http://unused"), "/no/such/route", &[]).await;
+    let (status, _) =
+        get(recorded.app("http://unused"), "/no/such/route", &[]).await;
 
     assert_eq!(status, StatusCode::NOT_FOUND);
     // No route matched: the name must not leak raw paths (unbounded cardinality).
@@ -252,7 +254,8 @@ async fn every_request_records_the_duration_histogram() {
         .find(|m| m.name() == "http.server.request.duration")
         .expect("http.server.request.duration was recorded");
     assert_eq!(histogram.unit(), "s");
-    let AggregatedMetrics::F64(MetricData::Histogram(data)) = histogram.data() else {
+    let AggregatedMetrics::F64(MetricData::Histogram(data)) = histogram.data()
+    else {
         panic!("expected an f64 histogram, got {:?}", histogram.data());
     };
     let count_for = |route: &str, status: i64| {

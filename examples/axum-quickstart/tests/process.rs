@@ -82,7 +82,10 @@ fn sigterm(child: &Child) {
     assert!(status.success());
 }
 
-async fn wait_for_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+async fn wait_for_exit(
+    child: &mut Child,
+    within: Duration,
+) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -164,7 +167,8 @@ async fn a_hanging_collector_does_not_slow_requests() {
         ("OTEL_BSP_SCHEDULE_DELAY", "50"),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
     ]);
-    let (mut baseline, baseline_url) = start_service(&[("OTEL_SDK_DISABLED", "true")]);
+    let (mut baseline, baseline_url) =
+        start_service(&[("OTEL_SDK_DISABLED", "true")]);
 
     let with_hang = latencies(&url, 300).await;
     let without = latencies(&baseline_url, 300).await;
@@ -281,7 +285,8 @@ async fn a_collector_that_is_down_is_reported_once_not_per_batch() {
 async fn sigterm_with_a_hanging_collector_exits_within_the_sdk_timeouts() {
     let hanging = start_hanging_collector().await;
     let endpoint = format!("http://{hanging}");
-    let (mut service, url) = start_service(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
+    let (mut service, url) =
+        start_service(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]);
     let _ = latencies(&url, 20).await;
 
     let stopping = Instant::now();

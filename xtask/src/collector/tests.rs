@@ -316,7 +316,8 @@ async fn http_refuses_bad_payloads_with_a_message_and_loses_nothing() {
         ),
     ];
     for (what, content_type, encoding, body, status, message) in cases {
-        let response = post(&collector, "/v1/traces", content_type, encoding, body).await;
+        let response =
+            post(&collector, "/v1/traces", content_type, encoding, body).await;
         assert_eq!(response.status(), status, "{what}");
         let is_json = response.headers()["content-type"] == "application/json";
         let bytes = response.bytes().await.unwrap();
