@@ -85,7 +85,7 @@ enum Task {
     Book,
     /// Serve the book on localhost with live reload.
     Serve {
-        #[arg(long, default_value_t = 3000)]
+        #[arg(long, default_value_t = 3001)]
         port: u16,
     },
     /// Measure an example under load (release builds, load from `wrk`).
