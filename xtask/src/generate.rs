@@ -12,6 +12,7 @@ use crate::workspace::{self, relative};
 const TELEMETRY: &str = include_str!("../templates/telemetry.rs");
 /// Listening and graceful shutdown, for the examples that serve HTTP.
 const SERVER: &str = include_str!("../templates/server.rs");
+const HTTP: &str = include_str!("../templates/http.rs");
 
 const NEW_CARGO_TOML: &str = include_str!("../templates/example/Cargo.toml");
 const NEW_MAIN: &str = include_str!("../templates/example/main.rs");
@@ -26,33 +27,35 @@ pub struct Generated {
 }
 
 /// Every generated file of the repository: each example's `src/telemetry.rs`,
-/// its `src/server.rs` when it has one (examples that serve no HTTP delete
-/// it), and the book's appendix of pinned versions.
+/// `src/server.rs` and `src/http.rs` where it has them (`cargo xtask new`
+/// scaffolds all three; an example that serves no HTTP, or shows the SDK's
+/// raw set-up on purpose, deletes what it does not use), and the book's
+/// appendix of pinned versions.
 pub fn all() -> Result<Vec<Generated>> {
     let mut files = vec![Generated {
         path: workspace::root().join(crate::ecosystem::PAGE),
         content: crate::ecosystem::render()?,
     }];
     for example in workspace::examples()? {
-        // Examples that show the SDK's raw set-up on purpose (troubleshooting)
-        // have no telemetry.rs; `cargo xtask new` scaffolds one for the rest.
-        let telemetry = example.dir.join("src/telemetry.rs");
-        if telemetry.exists() {
-            files.push(Generated {
-                path: telemetry,
-                content: TELEMETRY.to_owned(),
-            });
-        }
-        let server = example.dir.join("src/server.rs");
-        if server.exists() {
-            files.push(Generated {
-                path: server,
-                content: SERVER.to_owned(),
-            });
+        for (name, template) in SHARED {
+            let path = example.dir.join(name);
+            if path.exists() {
+                files.push(Generated {
+                    path,
+                    content: (*template).to_owned(),
+                });
+            }
         }
     }
     Ok(files)
 }
+
+/// The files every example may share, each generated from one template.
+const SHARED: &[(&str, &str)] = &[
+    ("src/telemetry.rs", TELEMETRY),
+    ("src/server.rs", SERVER),
+    ("src/http.rs", HTTP),
+];
 
 /// Writes every generated file whose content differs.
 pub fn write() -> Result<()> {
@@ -80,9 +83,14 @@ pub fn stale() -> Result<Vec<String>> {
                 relative(&file.path)
             )),
             Ok(current) if current != file.content => problems.push(format!(
-                "{} differs from its template (edited by hand, or the template changed); \
-                 edit the template in xtask/templates/ and run `cargo xtask gen`{}",
+                "{} is stale: {}; run `cargo xtask gen`{}",
                 relative(&file.path),
+                if file.path.ends_with(crate::ecosystem::PAGE) {
+                    "a pin, a chapter or an example changed since it was generated"
+                } else {
+                    "it was edited by hand (edit the template in xtask/templates/), \
+                     or the template changed"
+                },
                 first_difference(&current, &file.content)
             )),
             Ok(_) => {}
@@ -142,6 +150,7 @@ pub fn new_example_in(root: &Path, slug: &str) -> Result<PathBuf> {
         ("src/lib.rs", fill(NEW_LIB)?),
         ("src/telemetry.rs", TELEMETRY.to_owned()),
         ("src/server.rs", SERVER.to_owned()),
+        ("src/http.rs", HTTP.to_owned()),
         ("scenario.toml", fill(NEW_SCENARIO)?),
         ("README.md", fill(NEW_README)?),
     ];
@@ -203,6 +212,16 @@ fn add_draft_chapter(summary: &Path, slug: &str) -> Result<()> {
     if text.contains(slug) {
         return Ok(());
     }
+    // A planned chapter of the same title is already a draft: keep its place.
+    let draft = format!("- [{}]()", title(slug)).to_lowercase();
+    if text.lines().any(|line| line.trim().to_lowercase() == draft) {
+        println!(
+            "{} already lists {:?} as a draft; write the chapter there",
+            relative(summary),
+            title(slug)
+        );
+        return Ok(());
+    }
     let mut text = text.trim_end().to_owned();
     text += &format!("\n- [{}]() <!-- examples/{slug} -->\n", title(slug));
     std::fs::write(summary, text)?;
@@ -249,17 +268,32 @@ mod tests {
         assert!(
             std::fs::read_to_string(dir.join("src/main.rs"))
                 .unwrap()
-                .contains("example_retry_backoff::app()")
+                .contains("example_retry_backoff::app(&meter)")
         );
         assert_eq!(
             std::fs::read_to_string(dir.join("src/telemetry.rs")).unwrap(),
             TELEMETRY
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("src/http.rs")).unwrap(),
+            HTTP
         );
         crate::scenario::load(&dir.join("scenario.toml")).unwrap();
         let summary =
             std::fs::read_to_string(root.join("book/src/SUMMARY.md")).unwrap();
         assert!(
             summary.contains("- [Retry Backoff]() <!-- examples/retry-backoff -->")
+        );
+        // A planned chapter of that title keeps its place instead.
+        std::fs::write(
+            root.join("book/src/SUMMARY.md"),
+            "# S\n- [Strangler Fig]()\n",
+        )
+        .unwrap();
+        new_example_in(&root, "strangler-fig").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("book/src/SUMMARY.md")).unwrap(),
+            "# S\n- [Strangler Fig]()\n"
         );
 
         let again = new_example_in(&root, "retry-backoff")

@@ -2,18 +2,14 @@
 
 use axum::Router;
 use axum::routing::get;
-use tower_http::trace::{DefaultMakeSpan, TraceLayer};
-use tracing::Level;
+use opentelemetry::metrics::Meter;
 
-/// The service: one route, a span per request.
-pub fn app() -> Router {
-    Router::new()
-        .route("/", get(index))
-        // tower-http's spans default to DEBUG, below the exporter's INFO filter.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO)),
-        )
+pub mod http;
+
+/// The service: one route, each request a server span and a duration data
+/// point.
+pub fn app(meter: &Meter) -> Router {
+    http::instrument(Router::new().route("/", get(index)), meter)
 }
 
 #[tracing::instrument]
@@ -26,11 +22,14 @@ async fn index() -> &'static str {
 mod tests {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
+    use opentelemetry::metrics::MeterProvider as _;
     use tower::ServiceExt as _;
 
     #[tokio::test]
     async fn index_answers() {
-        let response = super::app()
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::default();
+        let meter = provider.meter("test");
+        let response = super::app(&meter)
             .oneshot(Request::get("/").body(Body::empty()).unwrap())
             .await
             .unwrap();

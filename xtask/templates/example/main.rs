@@ -24,7 +24,8 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn Error>> {
     let telemetry = telemetry::init(SERVICE_NAME)?;
     let listener = server::listen(DEFAULT_PORT).await?;
-    axum::serve(listener, example_{{crate}}::app())
+    let meter = opentelemetry::global::meter(SERVICE_NAME);
+    axum::serve(listener, example_{{crate}}::app(&meter))
         .with_graceful_shutdown(server::shutdown_signal())
         .await?;
     // In-flight requests have finished: flush every span, metric and log.
