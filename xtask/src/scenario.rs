@@ -81,6 +81,9 @@ pub struct Traffic {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     pub body: Option<String>,
+    /// Wait this long before sending: only for behaviour that is about time
+    /// itself, such as a circuit breaker's open period.
+    pub pause_ms: Option<u64>,
 }
 
 fn default_method() -> String {
@@ -121,6 +124,13 @@ pub struct SpanExpectation {
     pub attributes: BTreeMap<String, toml::Value>,
     /// Exactly this many matching spans (default: at least one).
     pub count: Option<usize>,
+    /// The span's status description (with `status = "error"`).
+    pub status_message: Option<String>,
+    /// Events (by name) the span must carry, in any order.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// The span lasted at most this long: for "fails fast" claims.
+    pub max_duration_ms: Option<f64>,
 }
 
 /// A metric that must arrive with at least one data point.
@@ -462,6 +472,9 @@ async fn drive(scenario: &Scenario, running: &[Running]) -> Result<()> {
             .with_context(|| {
                 format!("{:?} is not an HTTP method", traffic.method)
             })?;
+        if let Some(pause) = traffic.pause_ms {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
         for _ in 0..traffic.repeat {
             let mut request = client.request(method.clone(), &url);
             for (k, v) in &traffic.headers {
@@ -529,6 +542,15 @@ fn describe_span(e: &SpanExpectation) -> String {
     for (k, v) in &e.attributes {
         text += &format!(" {k}={}", toml_to_json(v));
     }
+    if let Some(message) = &e.status_message {
+        text += &format!(" status message {message:?}");
+    }
+    for event in &e.events {
+        text += &format!(" event:{event}");
+    }
+    if let Some(max) = e.max_duration_ms {
+        text += &format!(" lasting at most {max} ms");
+    }
     match e.count {
         Some(n) => text + &format!(", exactly {n}"),
         None => text + ", at least 1",
@@ -545,6 +567,12 @@ fn span_matches(
         || e.status.as_deref().is_some_and(|s| s != span.status)
         || e.service.as_deref().is_some_and(|s| s != span.service_name)
         || !attributes_match(&span.attributes, &e.attributes)
+        || e.status_message
+            .as_deref()
+            .is_some_and(|m| m != span.status_message)
+        || !e.events.iter().all(|event| span.events.contains(event))
+        || e.max_duration_ms
+            .is_some_and(|max| span.duration_ms() > max)
     {
         return false;
     }
