@@ -2,6 +2,7 @@
 
 mod bench;
 mod book;
+mod breaker_bench;
 mod cases;
 mod collector;
 mod ecosystem;
@@ -88,7 +89,7 @@ enum Task {
         #[arg(long, default_value_t = 3001)]
         port: u16,
     },
-    /// Measure an example under load (release builds, load from `wrk`).
+    /// Measure an example under load (release builds).
     Bench {
         /// What to measure.
         #[arg(value_enum)]
@@ -109,6 +110,9 @@ enum Task {
 enum BenchTarget {
     /// The axum quickstart, telemetry on versus `OTEL_SDK_DISABLED=true`.
     Quickstart,
+    /// The circuit-breaker example with its downstream hanging, breaker on
+    /// versus off.
+    CircuitBreaker,
 }
 
 fn main() -> std::process::ExitCode {
@@ -182,6 +186,16 @@ fn run(task: Task) -> Result<()> {
             concurrency,
             rounds,
         } => bench::quickstart(&bench::Load {
+            seconds,
+            concurrency,
+            rounds,
+        }),
+        Task::Bench {
+            target: BenchTarget::CircuitBreaker,
+            seconds,
+            concurrency,
+            rounds,
+        } => breaker_bench::run(&breaker_bench::Load {
             seconds,
             concurrency,
             rounds,
