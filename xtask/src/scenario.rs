@@ -59,7 +59,8 @@ pub struct Process {
     pub name: String,
     /// The binary (a `[[bin]]` of the example's package).
     pub bin: String,
-    /// Extra variables; `{other.url}` is replaced by an earlier process's address.
+    /// Extra variables; `{other.url}` is replaced by an earlier process's
+    /// address, `{dir}` by the example's directory.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
@@ -228,7 +229,7 @@ pub async fn run(
     let mut reports = Vec::new();
     for protocol in &scenario.protocols {
         let started = Instant::now();
-        let received = run_once(scenario, protocol, target_dir)
+        let received = run_once(scenario, &example.dir, protocol, target_dir)
             .await
             .with_context(|| format!("scenario {} over {protocol}", example.slug))?;
         reports.push(RunReport {
@@ -242,6 +243,7 @@ pub async fn run(
 
 async fn run_once(
     scenario: &Scenario,
+    example_dir: &Path,
     protocol: &str,
     target_dir: &Path,
 ) -> Result<Received> {
@@ -255,8 +257,15 @@ async fn run_once(
     let mut running: Vec<Running> = Vec::new();
     let outcome = async {
         for process in &scenario.process {
-            let started =
-                start(process, &endpoint, protocol, &running, target_dir).await?;
+            let started = start(
+                process,
+                example_dir,
+                &endpoint,
+                protocol,
+                &running,
+                target_dir,
+            )
+            .await?;
             running.push(started);
         }
         drive(scenario, &running).await
@@ -352,6 +361,7 @@ fn terminate(pid: u32) {
 
 async fn start(
     process: &Process,
+    example_dir: &Path,
     endpoint: &str,
     protocol: &str,
     earlier: &[Running],
@@ -370,7 +380,7 @@ async fn start(
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ];
     for (key, value) in &process.env {
-        let mut value = value.clone();
+        let mut value = value.replace("{dir}", &example_dir.to_string_lossy());
         for other in earlier {
             value = value.replace(&format!("{{{}.url}}", other.name), &other.url);
         }
