@@ -320,7 +320,11 @@ async fn forward(
             &format!("{} is unavailable", upstream.name),
         ),
         Err(failsafe::Error::Inner(error)) => {
-            tracing::warn!(upstream = upstream.name, error = %error, "upstream failed");
+            tracing::warn!(
+                upstream = upstream.name,
+                error = %error,
+                "upstream failed"
+            );
             json_error(
                 StatusCode::BAD_GATEWAY,
                 &format!("{} did not answer", upstream.name),
