@@ -10,6 +10,7 @@ mod generate;
 mod interop;
 mod live;
 mod pins;
+mod postgres;
 mod received;
 mod scenario;
 mod snippets;

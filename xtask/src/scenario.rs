@@ -35,6 +35,11 @@ const READY_PREFIX: &str = "listening on ";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// Services the example needs from the machine: `postgres` gives each
+    /// run a fresh database, as `{database_url}` in the processes' `env`
+    /// (and `DATABASE_URL` to the example's tests).
+    #[serde(default)]
+    pub needs: Vec<String>,
     /// The processes, started in order.
     pub process: Vec<Process>,
     /// OTLP protocols to run the scenario with, one run each (first one is snapshotted).
@@ -132,6 +137,8 @@ pub struct SpanExpectation {
     pub events: Vec<String>,
     /// The span lasted at most this long: for "fails fast" claims.
     pub max_duration_ms: Option<f64>,
+    /// The span links to a span of this name (by trace and span id).
+    pub linked_to: Option<String>,
 }
 
 /// A metric that must arrive with at least one data point.
@@ -225,11 +232,22 @@ pub async fn run(
     example: &Example,
     scenario: &Scenario,
     target_dir: &Path,
+    postgres: Option<&crate::postgres::Postgres>,
 ) -> Result<Vec<RunReport>> {
     let mut reports = Vec::new();
     for protocol in &scenario.protocols {
         let started = Instant::now();
-        let received = run_once(scenario, &example.dir, protocol, target_dir)
+        let database_url = match postgres {
+            Some(postgres) if scenario.needs.iter().any(|n| n == "postgres") => {
+                Some(postgres.fresh_database()?)
+            }
+            _ => None,
+        };
+        let context = RunContext {
+            example_dir: &example.dir,
+            database_url: database_url.as_deref(),
+        };
+        let received = run_once(scenario, &context, protocol, target_dir)
             .await
             .with_context(|| format!("scenario {} over {protocol}", example.slug))?;
         reports.push(RunReport {
@@ -241,9 +259,15 @@ pub async fn run(
     Ok(reports)
 }
 
+/// What a run substitutes into the processes' variables.
+struct RunContext<'a> {
+    example_dir: &'a Path,
+    database_url: Option<&'a str>,
+}
+
 async fn run_once(
     scenario: &Scenario,
-    example_dir: &Path,
+    context: &RunContext<'_>,
     protocol: &str,
     target_dir: &Path,
 ) -> Result<Received> {
@@ -257,15 +281,9 @@ async fn run_once(
     let mut running: Vec<Running> = Vec::new();
     let outcome = async {
         for process in &scenario.process {
-            let started = start(
-                process,
-                example_dir,
-                &endpoint,
-                protocol,
-                &running,
-                target_dir,
-            )
-            .await?;
+            let started =
+                start(process, context, &endpoint, protocol, &running, target_dir)
+                    .await?;
             running.push(started);
         }
         drive(scenario, &running).await
@@ -361,7 +379,7 @@ fn terminate(pid: u32) {
 
 async fn start(
     process: &Process,
-    example_dir: &Path,
+    context: &RunContext<'_>,
     endpoint: &str,
     protocol: &str,
     earlier: &[Running],
@@ -380,7 +398,11 @@ async fn start(
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ];
     for (key, value) in &process.env {
-        let mut value = value.replace("{dir}", &example_dir.to_string_lossy());
+        let mut value =
+            value.replace("{dir}", &context.example_dir.to_string_lossy());
+        if let Some(url) = context.database_url {
+            value = value.replace("{database_url}", url);
+        }
         for other in earlier {
             value = value.replace(&format!("{{{}.url}}", other.name), &other.url);
         }
@@ -561,6 +583,9 @@ fn describe_span(e: &SpanExpectation) -> String {
     if let Some(max) = e.max_duration_ms {
         text += &format!(" lasting at most {max} ms");
     }
+    if let Some(target) = &e.linked_to {
+        text += &format!(" linked to {target:?}");
+    }
     match e.count {
         Some(n) => text + &format!(", exactly {n}"),
         None => text + ", at least 1",
@@ -585,6 +610,16 @@ fn span_matches(
             .is_some_and(|max| span.duration_ms() > max)
     {
         return false;
+    }
+    if let Some(target) = &e.linked_to {
+        let linked = span.links.iter().any(|(trace_id, span_id)| {
+            received.spans.iter().any(|t| {
+                &t.trace_id == trace_id && &t.span_id == span_id && &t.name == target
+            })
+        });
+        if !linked {
+            return false;
+        }
     }
     match e.parent.as_deref() {
         None => true,

@@ -51,7 +51,11 @@ impl AttributeFilter<'_> {
     }
 }
 
-/// Groups spans by trace id, in order of each trace's earliest start.
+/// Groups spans by trace id, in order of each trace's earliest start, except
+/// that a trace whose spans link to another trace comes right after it:
+/// work done later on behalf of a request (a projection, a consumer) reads
+/// best beside its cause, and the order no longer depends on when a
+/// background task happened to run.
 pub fn group_traces<'a>(
     spans: impl IntoIterator<Item = &'a SpanRecord>,
 ) -> Vec<Vec<&'a SpanRecord>> {
@@ -64,7 +68,48 @@ pub fn group_traces<'a>(
         let start = spans.iter().map(|s| s.start_unix_nano).min().unwrap_or(0);
         (start, spans[0].trace_id.clone())
     });
-    traces
+    let ids: HashSet<&str> = traces.iter().map(|t| t[0].trace_id.as_str()).collect();
+    // The trace each trace follows: the first other, received trace it links to.
+    let cause = |trace: &[&'a SpanRecord]| -> Option<&'a str> {
+        let own = trace[0].trace_id.as_str();
+        trace
+            .iter()
+            .flat_map(|span| span.links.iter())
+            .map(|(trace_id, _)| trace_id.as_str())
+            .find(|id| *id != own && ids.contains(id))
+    };
+    let causes: Vec<Option<&str>> = traces.iter().map(|t| cause(t)).collect();
+    let mut ordered = Vec::with_capacity(traces.len());
+    let mut placed = vec![false; traces.len()];
+    fn place<'a>(
+        i: usize,
+        traces: &[Vec<&'a SpanRecord>],
+        causes: &[Option<&str>],
+        placed: &mut [bool],
+        ordered: &mut Vec<Vec<&'a SpanRecord>>,
+    ) {
+        if placed[i] {
+            return;
+        }
+        placed[i] = true;
+        ordered.push(traces[i].clone());
+        let id = traces[i][0].trace_id.as_str();
+        for j in 0..traces.len() {
+            if causes[j] == Some(id) {
+                place(j, traces, causes, placed, ordered);
+            }
+        }
+    }
+    for i in 0..traces.len() {
+        if causes[i].is_none() {
+            place(i, &traces, &causes, &mut placed, &mut ordered);
+        }
+    }
+    // Cycles of links (no root cause): in start order.
+    for i in 0..traces.len() {
+        place(i, &traces, &causes, &mut placed, &mut ordered);
+    }
+    ordered
 }
 
 /// Draws one trace. Spans whose parent did not arrive are drawn as roots,
@@ -293,6 +338,24 @@ mod tests {
              │     event:request served\n\
              └── GET  server  http.route=\"/a\"\n"
         );
+    }
+
+    #[test]
+    fn a_linked_trace_follows_its_cause_whenever_it_started() {
+        let mut command = span("c", None, "handle Deposit", 1);
+        command.trace_id = "t-command".into();
+        let mut other = span("o", None, "GET /other", 2);
+        other.trace_id = "t-other".into();
+        let mut projected = span("p", None, "project", 3);
+        projected.trace_id = "t-projection".into();
+        projected.links = vec![("t-command".into(), "c".into())];
+        // The projection ran after the other request; it is listed before it.
+        let spans = [other, projected, command];
+        let names: Vec<&str> = group_traces(&spans)
+            .iter()
+            .map(|t| t[0].name.as_str())
+            .collect();
+        assert_eq!(names, ["handle Deposit", "project", "GET /other"]);
     }
 
     #[test]

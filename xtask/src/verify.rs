@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum;
 
+use crate::postgres::{self, Postgres};
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
 use crate::{book, cases, generate, interop, pins, snippets, waterfall};
@@ -109,10 +110,12 @@ pub fn run(options: &Options) -> Result<()> {
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     let total = Instant::now();
+    // Started on first need, stopped when verify ends.
+    let mut resources = Resources::default();
     for (i, step) in steps.iter().enumerate() {
         println!("\n[{}/{}] {} ...", i + 1, steps.len(), step.name());
         let started = Instant::now();
-        let outcome = run_step(*step, options);
+        let outcome = run_step(*step, options, &mut resources);
         let seconds = started.elapsed().as_secs_f64();
         let result = match &outcome {
             Ok(Outcome::Passed) => "ok".to_owned(),
@@ -194,7 +197,11 @@ fn print_summary(rows: &[Row], total: f64) {
     println!("verify: {passed} passed, {failed} failed, {skipped} skipped");
 }
 
-fn run_step(step: Step, options: &Options) -> Result<Outcome> {
+fn run_step(
+    step: Step,
+    options: &Options,
+    resources: &mut Resources,
+) -> Result<Outcome> {
     match step {
         Step::Pins => problems("pins", pins::check(false)?),
         Step::Generated => problems("generated files", generate::stale()?),
@@ -223,12 +230,9 @@ fn run_step(step: Step, options: &Options) -> Result<Outcome> {
             ],
             "rustup component add clippy",
         ),
-        Step::Test => {
-            workspace::run("cargo", &["test", "--workspace", "--locked"])?;
-            Ok(Outcome::Passed)
-        }
+        Step::Test => test(resources),
         Step::Standalone => standalone(options),
-        Step::Scenarios => scenarios(options),
+        Step::Scenarios => scenarios(options, resources),
         Step::Interop => match interop::missing_programs() {
             Some(missing) => Ok(Outcome::Skipped(missing)),
             None => {
@@ -371,7 +375,68 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn scenarios(options: &Options) -> Result<Outcome> {
+/// What verify starts for the examples and keeps for the whole run.
+#[derive(Default)]
+struct Resources {
+    postgres: Option<Option<Postgres>>,
+}
+
+impl Resources {
+    /// PostgreSQL, started the first time it is asked for; `None` when it
+    /// is not installed and `DATABASE_URL` is not set.
+    fn postgres(&mut self) -> Result<Option<&Postgres>> {
+        if self.postgres.is_none() {
+            self.postgres = Some(Postgres::provide()?);
+        }
+        Ok(self.postgres.as_ref().and_then(Option::as_ref))
+    }
+}
+
+/// The examples whose scenario says they need `service`.
+fn examples_needing(service: &str) -> Result<Vec<Example>> {
+    let mut needing = Vec::new();
+    for example in workspace::examples()? {
+        let path = example.scenario_path();
+        if path.exists() && scenario::load(&path)?.needs.iter().any(|n| n == service)
+        {
+            needing.push(example);
+        }
+    }
+    Ok(needing)
+}
+
+/// `cargo test --workspace`, with `DATABASE_URL` for the examples that need
+/// PostgreSQL; without PostgreSQL, their tests are left out and the step
+/// reports a skip (a failure with `--require-all`).
+fn test(resources: &mut Resources) -> Result<Outcome> {
+    let needing = examples_needing("postgres")?;
+    let args = ["test", "--workspace", "--locked"];
+    if needing.is_empty() {
+        workspace::run("cargo", &args)?;
+        return Ok(Outcome::Passed);
+    }
+    if let Some(postgres) = resources.postgres()? {
+        workspace::run_with_env(
+            "cargo",
+            &args,
+            &[("DATABASE_URL", &postgres.admin_url)],
+        )?;
+        return Ok(Outcome::Passed);
+    }
+    let mut args: Vec<&str> = args.to_vec();
+    for example in &needing {
+        args.extend(["--exclude", example.package.as_str()]);
+    }
+    workspace::run("cargo", &args)?;
+    let names: Vec<&str> = needing.iter().map(|e| e.package.as_str()).collect();
+    Ok(Outcome::Skipped(format!(
+        "tests of {} not run: {}",
+        names.join(", "),
+        postgres::INSTALL_HINT
+    )))
+}
+
+fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
     let examples = match &options.example {
         Some(slug) => vec![workspace::example(slug)?],
         None => workspace::examples()?,
@@ -385,8 +450,32 @@ fn scenarios(options: &Options) -> Result<Outcome> {
         .enable_all()
         .build()?;
     let mut failures = Vec::new();
+    let mut skipped = Vec::new();
     for example in &examples {
-        if let Err(error) = runtime.block_on(scenario_of(example, options.bless)) {
+        let needs_postgres = example.scenario_path().exists()
+            && scenario::load(&example.scenario_path())?
+                .needs
+                .iter()
+                .any(|n| n == "postgres");
+        let postgres = if needs_postgres {
+            match resources.postgres()? {
+                Some(postgres) => Some(postgres),
+                None => {
+                    println!(
+                        "  {} skipped: {}",
+                        example.slug,
+                        postgres::INSTALL_HINT
+                    );
+                    skipped.push(example.slug.clone());
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        if let Err(error) =
+            runtime.block_on(scenario_of(example, postgres, options.bless))
+        {
             eprintln!("  {} FAILED", example.slug);
             failures.push(format!(
                 "{}: {error:#}\n\nrerun this example: cargo xtask verify --only scenarios --example {}",
@@ -394,14 +483,25 @@ fn scenarios(options: &Options) -> Result<Outcome> {
             ));
         }
     }
-    if failures.is_empty() {
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n\n"))
+    }
+    if skipped.is_empty() {
         Ok(Outcome::Passed)
     } else {
-        bail!("{}", failures.join("\n\n"))
+        Ok(Outcome::Skipped(format!(
+            "{} not run: {}",
+            skipped.join(", "),
+            postgres::INSTALL_HINT
+        )))
     }
 }
 
-async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
+async fn scenario_of(
+    example: &Example,
+    postgres: Option<&Postgres>,
+    bless: bool,
+) -> Result<()> {
     let path = example.scenario_path();
     let cases_path = example.dir.join("cases.toml");
     if cases_path.exists() {
@@ -423,7 +523,8 @@ async fn scenario_of(example: &Example, bless: bool) -> Result<()> {
     }
     let scenario = scenario::load(&path)?;
     let reports =
-        scenario::run(example, &scenario, &workspace::target_dir()).await?;
+        scenario::run(example, &scenario, &workspace::target_dir(), postgres)
+            .await?;
     for report in &reports {
         println!(
             "  {} over {}: {} spans, {} metric streams, {} logs, as expected ({:.1}s)",

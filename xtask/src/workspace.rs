@@ -104,9 +104,20 @@ pub fn example(slug: &str) -> Result<Example> {
 
 /// Runs a command from the root, echoing it as `> cmd args`; fails on a non-zero exit.
 pub fn run(program: &str, args: &[&str]) -> Result<()> {
+    run_with_env(program, args, &[])
+}
+
+/// As [`run`], with extra environment variables (not echoed: they may hold
+/// credentials).
+pub fn run_with_env(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<()> {
     println!("> {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .status()
         .with_context(|| format!("cannot run {program}; is it installed?"))?;
