@@ -158,9 +158,11 @@ impl EventStore {
         expected: i64,
         events: &[NewEvent],
     ) -> Result<i64, StoreError> {
-        const QUERY: &str = "INSERT INTO events (stream_id, version, event_type, data, \
-             metadata) SELECT $1, $2, $3, $4, $5 WHERE (SELECT coalesce(max(version), 0) \
-             FROM events WHERE stream_id = $1) = $6";
+        const QUERY: &str = "INSERT INTO events \
+             (stream_id, version, event_type, data, metadata) \
+             SELECT $1, $2, $3, $4, $5 \
+             WHERE (SELECT coalesce(max(version), 0) FROM events \
+             WHERE stream_id = $1) = $6";
         let span = self.db_span("INSERT", "events", QUERY);
         let metadata = trace_context();
         let result = async {
