@@ -268,7 +268,7 @@ mod tests {
         assert!(
             std::fs::read_to_string(dir.join("src/main.rs"))
                 .unwrap()
-                .contains("example_retry_backoff::app(&meter)")
+                .contains("example_retry_backoff::app(meter)")
         );
         assert_eq!(
             std::fs::read_to_string(dir.join("src/telemetry.rs")).unwrap(),

@@ -26,13 +26,7 @@ const DEFAULT_PORT: u16 = 3020;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    server::exit_code(run().await)
 }
 
 // ANCHOR: main
@@ -54,9 +48,6 @@ async fn run() -> Result<(), Box<dyn Error>> {
         format!("JWT_PUBLIC_KEY_FILE={key_file:?} is not an EdDSA key: {e}")
     })?;
 
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
     let janitor = gateway.clone();
     tokio::spawn(async move {
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
@@ -65,13 +56,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
             janitor.forget_idle_clients();
         }
     });
-    axum::serve(listener, app(gateway, &meter))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await?;
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| app(gateway, meter)).await
 }
 // ANCHOR_END: main
 

@@ -1,7 +1,6 @@
 //! Run with `cargo run`, then `curl localhost:3000/chain`. Telemetry goes to
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (default `http://localhost:4318`, OTLP/HTTP).
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use example_axum_quickstart::{AppState, app};
@@ -12,34 +11,13 @@ mod telemetry;
 const SERVICE_NAME: &str = "axum-quickstart";
 const DEFAULT_PORT: u16 = 3000;
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-// ANCHOR: main
-async fn run() -> Result<(), Box<dyn Error>> {
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let base_url = format!("http://{}", listener.local_addr()?);
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    axum::serve(listener, app(AppState::new(base_url), &meter))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await?;
-
-    // In-flight requests have finished: flush every span, metric and log.
-    // A collector that is down loses this last batch; that is worth a line
-    // on stderr, not a failed exit that an orchestrator would count as a crash.
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    let served = server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, addr| {
+        // `/chain` calls this same service, at the address it listens on.
+        app(AppState::new(format!("http://{addr}")), meter)
+    });
+    server::exit_code(served.await)
 }
 // ANCHOR_END: main

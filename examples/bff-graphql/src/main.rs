@@ -21,13 +21,7 @@ const DEFAULT_PORT: u16 = 3030;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    server::exit_code(run().await)
 }
 
 async fn run() -> Result<(), Box<dyn Error>> {
@@ -35,16 +29,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
         url("CATALOG_URL", "http://127.0.0.1:3031"),
         url("REVIEWS_URL", "http://127.0.0.1:3032"),
     );
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    axum::serve(listener, app(services, &meter))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await?;
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| app(services, meter)).await
 }
 
 fn url(variable: &str, default: &str) -> String {

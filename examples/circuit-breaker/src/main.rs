@@ -25,13 +25,7 @@ const DEFAULT_PORT: u16 = 3010;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    server::exit_code(run().await)
 }
 
 // ANCHOR: main
@@ -45,17 +39,10 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let pricing_url = std::env::var("PRICING_URL")
         .unwrap_or_else(|_| "http://127.0.0.1:3011".to_owned());
 
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    let state = AppState::new(pricing_url, timeout, &settings, &meter);
-    axum::serve(listener, app(state, &meter))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await?;
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
+        app(AppState::new(pricing_url, timeout, &settings, meter), meter)
+    })
+    .await
 }
 // ANCHOR_END: main
 

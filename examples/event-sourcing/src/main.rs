@@ -22,13 +22,7 @@ const DEFAULT_PORT: u16 = 3040;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    server::exit_code(run().await)
 }
 
 // ANCHOR: main
@@ -48,30 +42,17 @@ async fn run() -> Result<(), Box<dyn Error>> {
                 format!("PROJECTION_INTERVAL_MS={value:?} is not a positive number")
             })?,
     };
-    let telemetry = telemetry::init(SERVICE_NAME)?;
     let store = EventStore::connect(&url)
         .await
         .map_err(|e| format!("cannot use DATABASE_URL: {e}"))?;
-
-    // The read side runs beside the write side, in its own task.
-    let projection = tokio::spawn(
-        Projection::new(store.clone()).run(Duration::from_millis(interval)),
-    );
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    axum::serve(listener, app(AppState::new(store.clone()), &meter))
-        .with_graceful_shutdown(server::shutdown_signal())
-        .await?;
-    // Commands have finished; let the projection apply what they appended,
-    // then stop it. Its checkpoint is transactional, so stopping it at any
-    // other moment would be safe too.
-    projection.abort();
-    if let Err(error) = Projection::new(store).catch_up().await {
-        eprintln!("projection: {error}");
-    }
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
+        // The read side runs beside the write side, in a task of its own.
+        // Its checkpoint is transactional: stopping it at any moment is safe,
+        // and the next start resumes where it stopped.
+        let every = Duration::from_millis(interval);
+        tokio::spawn(Projection::new(store.clone()).run(every));
+        app(AppState::new(store), meter)
+    })
+    .await
 }
 // ANCHOR_END: main

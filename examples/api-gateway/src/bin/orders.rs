@@ -1,7 +1,6 @@
 //! `orders`, an upstream of the gateway: `GET /orders/{id}`, which asks
 //! `users` for the customer, so that one request crosses three processes.
 
-use std::error::Error;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,37 +29,18 @@ struct Users {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run() -> Result<(), Box<dyn Error>> {
     let users = Users {
         client: TracedClient::new(Duration::from_secs(2)),
         url: std::env::var("USERS_URL")
             .unwrap_or_else(|_| "http://127.0.0.1:3021".to_owned()),
     };
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    let routes = Router::new()
-        .route("/orders/{id}", get(order))
-        .with_state(users);
-    axum::serve(
-        listener,
-        example_api_gateway::http::instrument(routes, &meter),
-    )
-    .with_graceful_shutdown(server::shutdown_signal())
-    .await?;
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    let served = server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
+        let routes = Router::new()
+            .route("/orders/{id}", get(order))
+            .with_state(users);
+        example_api_gateway::http::instrument(routes, meter)
+    });
+    server::exit_code(served.await)
 }
 
 async fn order(State(users): State<Users>, Path(id): Path<u32>) -> Response {

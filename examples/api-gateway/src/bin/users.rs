@@ -1,6 +1,5 @@
 //! `users`, an upstream of the gateway: `GET /users/{id}`.
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use axum::Json;
@@ -21,30 +20,11 @@ const DEFAULT_PORT: u16 = 3021;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run() -> Result<(), Box<dyn Error>> {
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    let routes = Router::new().route("/users/{id}", get(user));
-    axum::serve(
-        listener,
-        example_api_gateway::http::instrument(routes, &meter),
-    )
-    .with_graceful_shutdown(server::shutdown_signal())
-    .await?;
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    let served = server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
+        let routes = Router::new().route("/users/{id}", get(user));
+        example_api_gateway::http::instrument(routes, meter)
+    });
+    server::exit_code(served.await)
 }
 
 async fn user(Path(id): Path<u32>) -> Response {

@@ -1,7 +1,6 @@
 //! `reviews`, the other service behind the BFF: `GET /reviews?product_ids=1,2`
 //! answers the reviews of every product asked for, in one call.
 
-use std::error::Error;
 use std::process::ExitCode;
 
 use axum::Json;
@@ -23,30 +22,11 @@ const DEFAULT_PORT: u16 = 3032;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run() -> Result<(), Box<dyn Error>> {
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    let routes = Router::new().route("/reviews", get(reviews));
-    axum::serve(
-        listener,
-        example_bff_graphql::http::instrument(routes, &meter),
-    )
-    .with_graceful_shutdown(server::shutdown_signal())
-    .await?;
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    let served = server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
+        let routes = Router::new().route("/reviews", get(reviews));
+        example_bff_graphql::http::instrument(routes, meter)
+    });
+    server::exit_code(served.await)
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,6 @@
 //! `hang` (every call waits, never answering in time).
 //! `GET /price` answers according to the mode.
 
-use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -31,34 +30,15 @@ const HANG: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run() -> Result<(), Box<dyn Error>> {
-    let telemetry = telemetry::init(SERVICE_NAME)?;
-    let listener = server::listen(DEFAULT_PORT).await?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    let mode = Arc::new(AtomicU8::new(OK));
-    let routes = Router::new()
-        .route("/price", get(price))
-        .route("/mode", put(set_mode))
-        .with_state(mode);
-    axum::serve(
-        listener,
-        example_circuit_breaker::http::instrument(routes, &meter),
-    )
-    .with_graceful_shutdown(server::shutdown_signal())
-    .await?;
-    if let Err(error) = telemetry.shutdown() {
-        eprintln!("telemetry: {error}");
-    }
-    Ok(())
+    let served = server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
+        let mode = Arc::new(AtomicU8::new(OK));
+        let routes = Router::new()
+            .route("/price", get(price))
+            .route("/mode", put(set_mode))
+            .with_state(mode);
+        example_circuit_breaker::http::instrument(routes, meter)
+    });
+    server::exit_code(served.await)
 }
 
 async fn price(State(mode): State<Arc<AtomicU8>>) -> Response {
