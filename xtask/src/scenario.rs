@@ -68,6 +68,10 @@ pub struct Process {
     /// address, `{dir}` by the example's directory.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// A job, not a server: it runs to completion (and must succeed) before
+    /// the next process starts; no `listening on` line is awaited.
+    #[serde(default)]
+    pub until_exit: bool,
 }
 
 /// One request, sent in order, after every process is ready.
@@ -281,6 +285,17 @@ async fn run_once(
     let mut running: Vec<Running> = Vec::new();
     let outcome = async {
         for process in &scenario.process {
+            if process.until_exit {
+                let env =
+                    process_env(process, context, &endpoint, protocol, &running);
+                run_to_exit(
+                    process,
+                    &target_dir.join("debug").join(&process.bin),
+                    &env,
+                )
+                .await?;
+                continue;
+            }
             let started =
                 start(process, context, &endpoint, protocol, &running, target_dir)
                     .await?;
@@ -386,6 +401,19 @@ async fn start(
     target_dir: &Path,
 ) -> Result<Running> {
     let binary = target_dir.join("debug").join(&process.bin);
+    let env = process_env(process, context, endpoint, protocol, earlier);
+    launch(&process.name, &binary, &env).await
+}
+
+/// The variables a process starts with: the collector, the protocol, a log
+/// level, and its own `env` with the placeholders filled in.
+fn process_env(
+    process: &Process,
+    context: &RunContext<'_>,
+    endpoint: &str,
+    protocol: &str,
+    earlier: &[Running],
+) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
@@ -408,7 +436,45 @@ async fn start(
         }
         env.push((key.clone(), value));
     }
-    launch(&process.name, &binary, &env).await
+    env
+}
+
+/// How long a job may run.
+const JOB_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Runs a job to completion; fails, with its output, unless it succeeds.
+async fn run_to_exit(
+    process: &Process,
+    binary: &Path,
+    env: &[(String, String)],
+) -> Result<()> {
+    if !binary.exists() {
+        bail!("{} is not built", binary.display());
+    }
+    let child = Command::new(binary)
+        .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))?;
+    let output = tokio::time::timeout(JOB_DEADLINE, child.wait_with_output())
+        .await
+        .with_context(|| {
+            format!("{} did not finish within {JOB_DEADLINE:?}", process.name)
+        })??;
+    if !output.status.success() {
+        bail!(
+            "{} failed ({}):\n{}{}",
+            process.name,
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
 }
 
 /// Starts `binary` with `PORT=0` and `env`, and waits for its
