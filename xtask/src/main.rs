@@ -10,6 +10,7 @@ mod generate;
 mod interop;
 mod live;
 mod pins;
+mod polars_bench;
 mod postgres;
 mod received;
 mod scenario;
@@ -104,6 +105,12 @@ enum Task {
         /// Alternating rounds of off/on.
         #[arg(long, default_value_t = 2)]
         rounds: usize,
+        /// Orders to generate (polars).
+        #[arg(long, default_value_t = 5_000_000)]
+        rows: usize,
+        /// Customers (polars).
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
     },
 }
 
@@ -114,6 +121,8 @@ enum BenchTarget {
     /// The circuit-breaker example with its downstream hanging, breaker on
     /// versus off.
     CircuitBreaker,
+    /// The polars-pipeline example against the same pipeline in pandas.
+    Polars,
 }
 
 fn main() -> std::process::ExitCode {
@@ -186,16 +195,24 @@ fn run(task: Task) -> Result<()> {
             seconds,
             concurrency,
             rounds,
+            ..
         } => bench::quickstart(&bench::Load {
             seconds,
             concurrency,
             rounds,
         }),
         Task::Bench {
+            target: BenchTarget::Polars,
+            rows,
+            customers,
+            ..
+        } => polars_bench::run(rows, customers),
+        Task::Bench {
             target: BenchTarget::CircuitBreaker,
             seconds,
             concurrency,
             rounds,
+            ..
         } => breaker_bench::run(&breaker_bench::Load {
             seconds,
             concurrency,

@@ -248,3 +248,33 @@ pub fn run(
     })
 }
 // ANCHOR_END: run
+
+/// The same query in one `collect`, for comparison: the optimiser fuses the
+/// stages, and only the whole is visible, as one span.
+pub fn run_fused(data: Data, output: &Path) -> PolarsResult<usize> {
+    let span = tracing::info_span!(
+        "pipeline",
+        otel.name = "pipeline orders_by_segment (fused)",
+        { attribute::PIPELINE } = "orders_by_segment",
+    );
+    let _entered = span.enter();
+    let Data { orders, customers } = data;
+    let mut joined = orders
+        .lazy()
+        .filter(col("amount").gt(lit(MIN_AMOUNT)))
+        .group_by([col("customer_id")])
+        .agg([col("amount").sum().alias("total"), len().alias("orders")])
+        .join(
+            customers.lazy(),
+            [col("customer_id")],
+            [col("customer_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect()?;
+    let mut file = File::create(output).map_err(|e| PolarsError::IO {
+        error: e.into(),
+        msg: None,
+    })?;
+    CsvWriter::new(&mut file).finish(&mut joined)?;
+    Ok(joined.height())
+}
