@@ -397,9 +397,18 @@ fn is_anchor_line(line: &str, marker: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A directory of this test's own: tests run in parallel, on threads of
+    /// their own, and each rewrites `code.rs`.
+    fn test_dir() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "snippets-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ))
+    }
+
     fn problems_in(text: &str, allowlist: &Allowlist) -> Vec<String> {
-        let dir =
-            std::env::temp_dir().join(format!("snippets-{}", std::process::id()));
+        let dir = test_dir();
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("code.rs"),
@@ -475,8 +484,7 @@ mod tests {
     #[test]
     fn an_allowlisted_fence_with_a_reason_passes() {
         let text = "```rust,no_run\nfn main() {\n    loop {}\n}\n```\n";
-        let dir =
-            std::env::temp_dir().join(format!("snippets-{}", std::process::id()));
+        let dir = test_dir();
         let allowlist = Allowlist {
             fence: vec![AllowedFence {
                 file: relative(&dir.join("chapter.md")),
