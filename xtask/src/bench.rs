@@ -52,19 +52,7 @@ pub fn quickstart(load: &Load) -> Result<()> {
             "the load generator `wrk` is not installed (Debian/Ubuntu: apt-get install wrk)"
         );
     }
-    workspace::run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            "example-axum-quickstart",
-            "--package",
-            "xtask",
-        ],
-    )?;
-    let release = workspace::target_dir().join("release");
+    let release = workspace::build_release(&["example-axum-quickstart", "xtask"])?;
     let binary = release.join("example-axum-quickstart");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

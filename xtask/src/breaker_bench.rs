@@ -79,18 +79,7 @@ pub fn run(load: &Load) -> Result<()> {
     if load.concurrency == 0 || load.seconds == 0 || load.rounds == 0 {
         bail!("--seconds, --concurrency and --rounds must be at least 1");
     }
-    workspace::run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            "example-circuit-breaker",
-            "--bins",
-        ],
-    )?;
-    let release = workspace::target_dir().join("release");
+    let release = workspace::build_release(&["example-circuit-breaker"])?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

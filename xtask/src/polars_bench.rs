@@ -29,22 +29,13 @@ pub fn run(rows: usize, customers: usize) -> Result<()> {
     if rows == 0 || customers == 0 {
         bail!("--rows and --customers must be at least 1");
     }
-    workspace::run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "--locked",
-            "--package",
-            "example-polars-pipeline",
-        ],
-    )?;
+    let release = workspace::build_release(&["example-polars-pipeline"])?;
     let python = pandas_venv()?;
     let rows_arg = rows.to_string();
     let customers_arg = customers.to_string();
     let out = std::env::temp_dir();
 
-    let binary = workspace::target_dir().join("release/example-polars-pipeline");
+    let binary = release.join("example-polars-pipeline");
     let mut polars = Command::new(&binary);
     polars
         .env("ROWS", &rows_arg)

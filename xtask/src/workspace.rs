@@ -126,3 +126,14 @@ pub fn run_with_env(
     }
     Ok(())
 }
+
+/// Builds these packages' binaries in release mode (what the benches
+/// measure) and returns the directory they are in.
+pub fn build_release(packages: &[&str]) -> Result<PathBuf> {
+    let mut args = vec!["build", "--release", "--locked", "--bins"];
+    for package in packages {
+        args.extend(["--package", package]);
+    }
+    run("cargo", &args)?;
+    Ok(target_dir().join("release"))
+}
