@@ -13,6 +13,8 @@ const TELEMETRY: &str = include_str!("../templates/telemetry.rs");
 /// Listening and graceful shutdown, for the examples that serve HTTP.
 const SERVER: &str = include_str!("../templates/server.rs");
 const HTTP: &str = include_str!("../templates/http.rs");
+/// The browser's tracer provider, OTLP/JSON exporter and traced `fetch`.
+const BROWSER: &str = include_str!("../templates/browser.rs");
 
 const NEW_CARGO_TOML: &str = include_str!("../templates/example/Cargo.toml");
 const NEW_MAIN: &str = include_str!("../templates/example/main.rs");
@@ -55,6 +57,7 @@ const SHARED: &[(&str, &str)] = &[
     ("src/telemetry.rs", TELEMETRY),
     ("src/server.rs", SERVER),
     ("src/http.rs", HTTP),
+    ("web/src/browser.rs", BROWSER),
 ];
 
 /// Writes every generated file whose content differs.

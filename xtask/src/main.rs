@@ -18,6 +18,8 @@ mod snippets;
 mod tree;
 mod verify;
 mod waterfall;
+mod web;
+mod webdriver;
 mod workspace;
 
 use anyhow::{Result, bail};
@@ -84,6 +86,8 @@ enum Task {
         #[arg(long)]
         quiet: bool,
     },
+    /// Build the examples' browser front ends (wasm) into target/web and print their sizes.
+    Web,
     /// Build the book into target/book and check its links.
     Book,
     /// Serve the book on localhost with live reload.
@@ -188,6 +192,7 @@ fn run(task: Task) -> Result<()> {
             http_port,
             quiet,
         } => runtime()?.block_on(live::run(grpc_port, http_port, quiet)),
+        Task::Web => web::run(),
         Task::Book => book::build(),
         Task::Serve { port } => book::serve(port),
         Task::Bench {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
-use toml_edit::{DocumentMut, Item, Value};
+use toml_edit::{DocumentMut, Item, TableLike, Value};
 
 use crate::workspace::{self, relative};
 
@@ -107,14 +107,40 @@ pub fn check(write: bool) -> Result<Vec<String>> {
     for path in manifests.into_iter().flatten() {
         let mut doc = read(&path)?;
         let mut changed = false;
-        for table_name in DEPENDENCY_TABLES {
-            let Some(deps) =
-                doc.get_mut(table_name).and_then(Item::as_table_like_mut)
-            else {
+        let file = relative(&path);
+        // `[dependencies]` and friends, then the same under each
+        // `[target.'cfg(..)']` (a wasm front end keeps its crates there).
+        let mut tables: Vec<(String, &mut dyn TableLike)> = Vec::new();
+        let (plain, targets): (Vec<_>, Vec<_>) = doc
+            .as_table_mut()
+            .iter_mut()
+            .partition(|(key, _)| key.get() != "target");
+        for (key, item) in plain {
+            if DEPENDENCY_TABLES.contains(&key.get())
+                && let Some(deps) = item.as_table_like_mut()
+            {
+                tables.push((key.get().to_owned(), deps));
+            }
+        }
+        for (_, item) in targets {
+            let Some(targets) = item.as_table_like_mut() else {
                 continue;
             };
+            for (cfg, target) in targets.iter_mut() {
+                let Some(target) = target.as_table_like_mut() else {
+                    continue;
+                };
+                for (key, item) in target.iter_mut() {
+                    if DEPENDENCY_TABLES.contains(&key.get())
+                        && let Some(deps) = item.as_table_like_mut()
+                    {
+                        tables.push((format!("target.'{cfg}'.{}", key.get()), deps));
+                    }
+                }
+            }
+        }
+        for (table_name, deps) in tables {
             for (name, item) in deps.iter_mut() {
-                let file = relative(&path);
                 if uses_workspace(item) {
                     problems.push(format!(
                         "{file}: [{table_name}] `{name}` uses `workspace = true`; write the version out so a copied example builds alone"

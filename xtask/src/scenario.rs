@@ -47,6 +47,10 @@ pub struct Scenario {
     pub protocols: Vec<String>,
     #[serde(default)]
     pub traffic: Vec<Traffic>,
+    /// What a user does in a headless Chromium, after the traffic (the
+    /// scenario must say `needs = ["browser"]`).
+    #[serde(default)]
+    pub browser: Vec<BrowserStep>,
     pub expect: Expect,
     #[serde(default)]
     pub snapshot: Snapshot,
@@ -95,6 +99,26 @@ pub struct Traffic {
     /// itself, such as a circuit breaker's open period.
     pub pause_ms: Option<u64>,
 }
+
+/// One thing a user does in the browser. Exactly one of `open`, `fill`,
+/// `click` and `wait_for`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserStep {
+    /// Load this path of a process (`to`, default the first).
+    pub open: Option<String>,
+    pub to: Option<String>,
+    /// Type `text` into the element this CSS selector picks.
+    pub fill: Option<String>,
+    /// Click the element this CSS selector picks.
+    pub click: Option<String>,
+    /// Wait until the element this CSS selector picks shows `text`.
+    pub wait_for: Option<String>,
+    pub text: Option<String>,
+}
+
+/// How long a `wait_for` step may wait.
+const BROWSER_WAIT: Duration = Duration::from_secs(20);
 
 fn default_method() -> String {
     "GET".to_owned()
@@ -210,6 +234,8 @@ pub fn load(path: &Path) -> Result<Scenario> {
             );
         }
     }
+    check_browser_steps(&scenario)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for t in &scenario.traffic {
         if let Some(to) = &t.to
             && !scenario.process.iter().any(|p| &p.name == to)
@@ -221,6 +247,41 @@ pub fn load(path: &Path) -> Result<Scenario> {
         }
     }
     Ok(scenario)
+}
+
+fn check_browser_steps(scenario: &Scenario) -> Result<()> {
+    if !scenario.browser.is_empty() && !scenario.needs.iter().any(|n| n == "browser")
+    {
+        bail!("[[browser]] steps need `needs = [\"browser\"]`");
+    }
+    for (i, step) in scenario.browser.iter().enumerate() {
+        let n = i + 1;
+        let actions = [&step.open, &step.fill, &step.click, &step.wait_for]
+            .iter()
+            .filter(|a| a.is_some())
+            .count();
+        if actions != 1 {
+            bail!(
+                "[[browser]] step {n} must have exactly one of open, fill, click, wait_for"
+            );
+        }
+        if (step.fill.is_some() || step.wait_for.is_some()) != step.text.is_some() {
+            bail!(
+                "[[browser]] step {n}: `text` goes with `fill` and `wait_for`, and only with them"
+            );
+        }
+        if step.to.is_some() && step.open.is_none() {
+            bail!("[[browser]] step {n}: `to` goes with `open` only");
+        }
+        if let Some(to) = &step.to
+            && !scenario.process.iter().any(|p| &p.name == to)
+        {
+            bail!(
+                "[[browser]] step {n} opens a page of {to:?}, but no [[process]] has that name"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of one scenario run.
@@ -282,12 +343,20 @@ async fn run_once(
         collector.http_endpoint()
     };
 
+    let otlp_http = collector.http_endpoint();
+    let target = target_dir.to_string_lossy().into_owned();
+    let places = Places {
+        endpoint: &endpoint,
+        otlp_http: &otlp_http,
+        target_dir: &target,
+    };
     let mut running: Vec<Running> = Vec::new();
+    // Kept open until the spans arrived: a page sends its last ones late.
+    let mut browser = None;
     let outcome = async {
         for process in &scenario.process {
             if process.until_exit {
-                let env =
-                    process_env(process, context, &endpoint, protocol, &running);
+                let env = process_env(process, context, &places, protocol, &running);
                 run_to_exit(
                     process,
                     &target_dir.join("debug").join(&process.bin),
@@ -297,11 +366,17 @@ async fn run_once(
                 continue;
             }
             let started =
-                start(process, context, &endpoint, protocol, &running, target_dir)
+                start(process, context, &places, protocol, &running, target_dir)
                     .await?;
             running.push(started);
         }
-        drive(scenario, &running).await
+        drive(scenario, &running).await?;
+        if !scenario.browser.is_empty() {
+            let started = crate::webdriver::Browser::start().await?;
+            let browser = browser.insert(started);
+            use_browser(scenario, browser, &running).await?;
+        }
+        anyhow::Ok(())
     }
     .await;
 
@@ -321,10 +396,24 @@ async fn run_once(
         let received = collector.store.snapshot();
         let failures = check(&scenario.expect, &received);
         if failures.is_empty() {
+            if let Some(browser) = browser {
+                browser.quit().await;
+            }
             return Ok(received);
         }
         if Instant::now() >= deadline {
-            bail!("{}", explain(&failures, &received, &scenario.snapshot));
+            let console = match browser {
+                Some(browser) => {
+                    let console = browser.console().await;
+                    browser.quit().await;
+                    console
+                }
+                None => String::new(),
+            };
+            bail!(
+                "{}{console}",
+                explain(&failures, &received, &scenario.snapshot)
+            );
         }
         let _ = tokio::time::timeout(
             Duration::from_millis(200),
@@ -392,16 +481,26 @@ fn terminate(pid: u32) {
     let _ = pid;
 }
 
+/// Addresses and paths a process's `env` may name.
+struct Places<'a> {
+    /// The collector, for the run's protocol.
+    endpoint: &'a str,
+    /// The collector's OTLP/HTTP address, whatever the protocol: `{otlp_http}`.
+    otlp_http: &'a str,
+    /// Cargo's target directory: `{target}`.
+    target_dir: &'a str,
+}
+
 async fn start(
     process: &Process,
     context: &RunContext<'_>,
-    endpoint: &str,
+    places: &Places<'_>,
     protocol: &str,
     earlier: &[Running],
     target_dir: &Path,
 ) -> Result<Running> {
     let binary = target_dir.join("debug").join(&process.bin);
-    let env = process_env(process, context, endpoint, protocol, earlier);
+    let env = process_env(process, context, places, protocol, earlier);
     launch(&process.name, &binary, &env).await
 }
 
@@ -410,14 +509,14 @@ async fn start(
 fn process_env(
     process: &Process,
     context: &RunContext<'_>,
-    endpoint: &str,
+    places: &Places<'_>,
     protocol: &str,
     earlier: &[Running],
 ) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT".to_owned(),
-            endpoint.to_owned(),
+            places.endpoint.to_owned(),
         ),
         (
             "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
@@ -426,8 +525,10 @@ fn process_env(
         ("RUST_LOG".to_owned(), "info".to_owned()),
     ];
     for (key, value) in &process.env {
-        let mut value =
-            value.replace("{dir}", &context.example_dir.to_string_lossy());
+        let mut value = value
+            .replace("{dir}", &context.example_dir.to_string_lossy())
+            .replace("{otlp_http}", places.otlp_http)
+            .replace("{target}", places.target_dir);
         if let Some(url) = context.database_url {
             value = value.replace("{database_url}", url);
         }
@@ -596,6 +697,38 @@ async fn drive(scenario: &Scenario, running: &[Running]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs the `[[browser]]` steps, then leaves the page (`pagehide`: the
+/// page sends what it still holds).
+async fn use_browser(
+    scenario: &Scenario,
+    browser: &crate::webdriver::Browser,
+    running: &[Running],
+) -> Result<()> {
+    for (i, step) in scenario.browser.iter().enumerate() {
+        let done = if let Some(path) = &step.open {
+            let target = match &step.to {
+                Some(name) => running.iter().find(|r| &r.name == name),
+                None => running.first(),
+            }
+            .context("a browser step has no process to open")?;
+            browser.open(&format!("{}{path}", target.url)).await
+        } else if let Some(css) = &step.fill {
+            browser
+                .fill(css, step.text.as_deref().unwrap_or_default())
+                .await
+        } else if let Some(css) = &step.click {
+            browser.click(css).await
+        } else if let Some(css) = &step.wait_for {
+            let text = step.text.as_deref().unwrap_or_default();
+            browser.wait_for_text(css, text, BROWSER_WAIT).await
+        } else {
+            Ok(())
+        };
+        done.with_context(|| format!("[[browser]] step {}", i + 1))?;
+    }
+    browser.open("about:blank").await
 }
 
 // ---------------------------------------------------------------- expectations

@@ -12,7 +12,9 @@ use clap::ValueEnum;
 use crate::postgres::{self, Postgres};
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
-use crate::{book, cases, generate, interop, pins, snippets, waterfall};
+use crate::{
+    book, cases, generate, interop, pins, snippets, waterfall, web, webdriver,
+};
 
 /// The steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -217,19 +219,7 @@ fn run_step(
             &["fmt", "--all", "--check"],
             "rustup component add rustfmt",
         ),
-        Step::Clippy => cargo_component(
-            "clippy",
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ],
-            "rustup component add clippy",
-        ),
+        Step::Clippy => clippy(),
         Step::Test => test(resources),
         Step::Standalone => standalone(options),
         Step::Scenarios => scenarios(options, resources),
@@ -324,6 +314,36 @@ fn cargo_component(
     Ok(Outcome::Passed)
 }
 
+/// Clippy on the workspace for this machine, then on the browser front ends
+/// for the wasm target (for any other target they are empty).
+fn clippy() -> Result<Outcome> {
+    let outcome = cargo_component(
+        "clippy",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        "rustup component add clippy",
+    )?;
+    let front_ends = web::all_front_ends()?;
+    if matches!(outcome, Outcome::Skipped(_)) || front_ends.is_empty() {
+        return Ok(outcome);
+    }
+    web::ensure_target()?;
+    let mut args = vec!["clippy", "--locked", "--target", web::WASM_TARGET];
+    for front_end in &front_ends {
+        args.extend(["--package", front_end.package.as_str()]);
+    }
+    args.extend(["--", "-D", "warnings"]);
+    workspace::run("cargo", &args)?;
+    Ok(Outcome::Passed)
+}
+
 /// Copies each example to a temporary directory (no workspace around it,
 /// no lock file) and type-checks it there with its own dependency resolution,
 /// as a reader who copies it would. (`check`, not `build`: a build would
@@ -355,6 +375,27 @@ fn standalone(options: &Options) -> Result<Outcome> {
         workspace::run("cargo", &args).with_context(|| {
             format!("{} does not build outside the workspace", example.slug)
         })?;
+        // A front end is checked for the target it is built for.
+        for front_end in web::front_ends(example)? {
+            let nested = front_end
+                .manifest
+                .strip_prefix(&example.dir)
+                .context("a front end lives inside its example")?;
+            let manifest = copy.join(nested).to_string_lossy().into_owned();
+            web::ensure_target()?;
+            let args = [
+                "check",
+                "--target",
+                web::WASM_TARGET,
+                "--manifest-path",
+                &manifest,
+                "--target-dir",
+                &target_dir,
+            ];
+            workspace::run("cargo", &args).with_context(|| {
+                format!("{} does not build outside the workspace", front_end.package)
+            })?;
+        }
     }
     Ok(Outcome::Passed)
 }
@@ -446,18 +487,33 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
         build.extend(["--package", example.package.as_str()]);
     }
     workspace::run("cargo", &build)?;
+    let browser_missing = webdriver::programs().is_none();
+    let mut front_ends = Vec::new();
+    for example in &examples {
+        if !(browser_missing && needs(example, "browser")?) {
+            front_ends.extend(web::front_ends(example)?);
+        }
+    }
+    for built in web::build(&front_ends)? {
+        println!(
+            "  {}: {} bytes of wasm, {} gzipped",
+            built.package, built.raw_bytes, built.gzip_bytes
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let mut failures = Vec::new();
     let mut skipped = Vec::new();
+    let mut hints = Vec::new();
     for example in &examples {
-        let needs_postgres = example.scenario_path().exists()
-            && scenario::load(&example.scenario_path())?
-                .needs
-                .iter()
-                .any(|n| n == "postgres");
-        let postgres = if needs_postgres {
+        if browser_missing && needs(example, "browser")? {
+            println!("  {} skipped: {}", example.slug, webdriver::INSTALL_HINT);
+            skipped.push(example.slug.clone());
+            hints.push(webdriver::INSTALL_HINT);
+            continue;
+        }
+        let postgres = if needs(example, "postgres")? {
             match resources.postgres()? {
                 Some(postgres) => Some(postgres),
                 None => {
@@ -467,6 +523,7 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
                         postgres::INSTALL_HINT
                     );
                     skipped.push(example.slug.clone());
+                    hints.push(postgres::INSTALL_HINT);
                     continue;
                 }
             }
@@ -489,12 +546,20 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
     if skipped.is_empty() {
         Ok(Outcome::Passed)
     } else {
+        hints.sort_unstable();
+        hints.dedup();
         Ok(Outcome::Skipped(format!(
             "{} not run: {}",
             skipped.join(", "),
-            postgres::INSTALL_HINT
+            hints.join("; ")
         )))
     }
+}
+
+/// Whether `example`'s scenario says it needs `service`.
+fn needs(example: &Example, service: &str) -> Result<bool> {
+    let path = example.scenario_path();
+    Ok(path.exists() && scenario::load(&path)?.needs.iter().any(|n| n == service))
 }
 
 async fn scenario_of(

@@ -1,0 +1,149 @@
+//! The server side in process: the notes API and the page it serves.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use example_yew::{FRONT_END_JS, MAX_NOTE_CHARS, Note, Web, app, pkg_dir};
+use tower::ServiceExt as _;
+
+fn web(pkg_dir: std::path::PathBuf, endpoint: Option<&str>) -> Web {
+    Web {
+        pkg_dir,
+        browser_otlp_endpoint: endpoint.map(str::to_owned),
+    }
+}
+
+/// A directory holding a stand-in for the front end's JS glue.
+fn built_pkg(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("example-yew-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(FRONT_END_JS), "export default function init() {}")
+        .unwrap();
+    dir
+}
+
+async fn send(router: axum::Router, request: Request<Body>) -> (StatusCode, String) {
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn post(text: &str) -> Request<Body> {
+    Request::post("/api/notes")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::json!({ "text": text }).to_string()))
+        .unwrap()
+}
+
+fn meter() -> opentelemetry::metrics::Meter {
+    opentelemetry::global::meter("test")
+}
+
+#[tokio::test]
+async fn a_note_is_added_and_listed() {
+    let router = app(web(built_pkg("add"), None), &meter());
+    let (status, body) = send(router.clone(), post("  hello  ")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let note: Note = serde_json::from_str(&body).unwrap();
+    assert_eq!(note.text, "hello");
+    assert_eq!(note.id, 2);
+
+    let (status, body) = send(
+        router,
+        Request::get("/api/notes").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let notes: Vec<Note> = serde_json::from_str(&body).unwrap();
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[1], note);
+}
+
+#[tokio::test]
+async fn empty_and_too_long_notes_get_400_with_a_reason() {
+    let router = app(web(built_pkg("bad"), None), &meter());
+    let (status, body) = send(router.clone(), post("   ")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not 0"), "{body}");
+
+    let long = "x".repeat(MAX_NOTE_CHARS + 1);
+    let (status, body) = send(router.clone(), post(&long)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains(&format!("not {}", MAX_NOTE_CHARS + 1)),
+        "{body}"
+    );
+
+    // Not JSON at all: axum's own 4xx, nothing stored.
+    let garbage = Request::post("/api/notes")
+        .header("content-type", "application/json")
+        .body(Body::from("{"))
+        .unwrap();
+    let (status, _) = send(router.clone(), garbage).await;
+    assert!(status.is_client_error(), "{status}");
+    let (_, body) = send(
+        router,
+        Request::get("/api/notes").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(serde_json::from_str::<Vec<Note>>(&body).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_page_names_the_browser_endpoint_escaped() {
+    let endpoint = r#"http://collector:4318/"><script>"#;
+    let router = app(web(built_pkg("page"), Some(endpoint)), &meter());
+    let (status, body) =
+        send(router, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains(r#"content="http://collector:4318/&quot;>&lt;script>""#),
+        "{body}"
+    );
+    assert!(body.contains(&format!("/pkg/{FRONT_END_JS}")), "{body}");
+}
+
+#[tokio::test]
+async fn without_an_endpoint_the_page_exports_nothing() {
+    let router = app(web(built_pkg("quiet"), None), &meter());
+    let (_, body) =
+        send(router, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert!(!body.contains("otel-exporter-otlp-endpoint"), "{body}");
+}
+
+#[tokio::test]
+async fn an_unbuilt_front_end_is_a_503_that_says_how_to_build_it() {
+    let missing = std::env::temp_dir().join("example-yew-no-such-dir");
+    let router = app(web(missing, None), &meter());
+    let (status, body) =
+        send(router, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("cargo xtask web"), "{body}");
+}
+
+#[tokio::test]
+async fn the_front_end_files_are_served_under_pkg() {
+    let router = app(web(built_pkg("files"), None), &meter());
+    let uri = format!("/pkg/{FRONT_END_JS}");
+    let (status, body) =
+        send(router, Request::get(uri).body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("export default"), "{body}");
+}
+
+#[test]
+fn the_pkg_dir_comes_from_the_variable_or_the_target_dir() {
+    let base = std::path::Path::new("/repo");
+    assert_eq!(
+        pkg_dir(Some("/srv/pkg".into()), base),
+        std::path::PathBuf::from("/srv/pkg")
+    );
+    assert_eq!(
+        pkg_dir(Some(String::new()), base),
+        base.join("target/web/example-yew-web")
+    );
+    assert_eq!(pkg_dir(None, base), base.join("target/web/example-yew-web"));
+}

@@ -1,0 +1,241 @@
+//! `cargo xtask web`: builds the examples' browser front ends, the packages
+//! whose `[package.metadata.book] target` is `wasm32-unknown-unknown`, with
+//! the wasm target and the pinned `wasm-bindgen` CLI into
+//! `target/web/<package>/`, and reports each one's size, raw and gzipped.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::scenario::Example;
+use crate::workspace::{self, relative};
+
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The Cargo profile front ends are built with (root `Cargo.toml`): release,
+/// optimised for size.
+pub const PROFILE: &str = "wasm-release";
+
+/// A front-end package of an example.
+pub struct FrontEnd {
+    pub package: String,
+    pub manifest: PathBuf,
+}
+
+impl FrontEnd {
+    /// `wasm-bindgen`'s output: `<package>.js` and `<package>_bg.wasm`.
+    pub fn out_dir(&self) -> PathBuf {
+        workspace::target_dir().join("web").join(&self.package)
+    }
+
+    fn lib_name(&self) -> String {
+        self.package.replace('-', "_")
+    }
+}
+
+/// The front ends of `example` (packages nested in it that declare the wasm
+/// target).
+pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
+    let mut found = Vec::new();
+    for manifest in workspace::manifests_of(example)? {
+        let text = std::fs::read_to_string(&manifest)?;
+        let doc: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", relative(&manifest)))?;
+        let package = doc.get("package");
+        let target = package
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.get("book"))
+            .and_then(|b| b.get("target"))
+            .and_then(|t| t.as_str());
+        match target {
+            None => continue,
+            Some(WASM_TARGET) => {}
+            Some(other) => bail!(
+                "{}: [package.metadata.book] target = {other:?}; only {WASM_TARGET:?} is built",
+                relative(&manifest)
+            ),
+        }
+        let name = package
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str())
+            .with_context(|| {
+                format!("{} has no package.name", relative(&manifest))
+            })?;
+        found.push(FrontEnd {
+            package: name.to_owned(),
+            manifest,
+        });
+    }
+    Ok(found)
+}
+
+/// Every front end of every example.
+pub fn all_front_ends() -> Result<Vec<FrontEnd>> {
+    let mut all = Vec::new();
+    for example in workspace::examples()? {
+        all.extend(front_ends(&example)?);
+    }
+    Ok(all)
+}
+
+/// Adds the wasm target with rustup when it is missing.
+pub fn ensure_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to add the wasm32-unknown-unknown target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    workspace::run("rustup", &["target", "add", WASM_TARGET])
+}
+
+/// The version of the `wasm-bindgen` crate in `Cargo.lock`: the CLI must be
+/// the same version, or the JS glue and the wasm disagree.
+fn locked_wasm_bindgen() -> Result<String> {
+    let lock = workspace::root().join("Cargo.lock");
+    let text = std::fs::read_to_string(&lock)
+        .with_context(|| format!("cannot read {}", relative(&lock)))?;
+    let doc: toml::Table = toml::from_str(&text)?;
+    doc.get("package")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("wasm-bindgen"))
+        .and_then(|p| p.get("version"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .context("Cargo.lock has no wasm-bindgen package")
+}
+
+/// The `wasm-bindgen` CLI at the locked version, installed into
+/// `target/tools` the first time (about two minutes).
+pub fn wasm_bindgen_cli() -> Result<PathBuf> {
+    let version = locked_wasm_bindgen()?;
+    let tools = workspace::target_dir().join("tools");
+    let binary = tools.join("bin").join("wasm-bindgen");
+    let installed = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&version));
+    if !installed {
+        println!(
+            "installing wasm-bindgen-cli {version} into {} (once)",
+            tools.display()
+        );
+        let tools_arg = tools.to_string_lossy().into_owned();
+        // Not `--locked`: the CLI's own lock names a crate version the
+        // registry no longer serves.
+        workspace::run(
+            "cargo",
+            &[
+                "install",
+                "wasm-bindgen-cli",
+                "--version",
+                &format!("={version}"),
+                "--root",
+                &tools_arg,
+                "--quiet",
+            ],
+        )
+        .context("installing wasm-bindgen-cli failed; it needs crates.io")?;
+    }
+    Ok(binary)
+}
+
+/// What a build produced.
+pub struct Built {
+    pub package: String,
+    pub wasm: PathBuf,
+    pub raw_bytes: u64,
+    pub gzip_bytes: u64,
+}
+
+/// Builds the front ends: cargo for the wasm target, then `wasm-bindgen`.
+pub fn build(front_ends: &[FrontEnd]) -> Result<Vec<Built>> {
+    if front_ends.is_empty() {
+        return Ok(Vec::new());
+    }
+    ensure_target()?;
+    let cli = wasm_bindgen_cli()?;
+    let mut args = vec![
+        "build",
+        "--locked",
+        "--profile",
+        PROFILE,
+        "--target",
+        WASM_TARGET,
+    ];
+    for front_end in front_ends {
+        args.extend(["--package", front_end.package.as_str()]);
+    }
+    workspace::run("cargo", &args)?;
+    let mut built = Vec::new();
+    for front_end in front_ends {
+        let input = workspace::target_dir()
+            .join(WASM_TARGET)
+            .join(PROFILE)
+            .join(format!("{}.wasm", front_end.lib_name()));
+        let out = front_end.out_dir();
+        let out_arg = out.to_string_lossy().into_owned();
+        let input_arg = input.to_string_lossy().into_owned();
+        workspace::run(
+            &cli.to_string_lossy(),
+            &[
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-dir",
+                &out_arg,
+                &input_arg,
+            ],
+        )
+        .with_context(|| {
+            format!("wasm-bindgen on {}", front_end.manifest.display())
+        })?;
+        let wasm = out.join(format!("{}_bg.wasm", front_end.lib_name()));
+        let (raw_bytes, gzip_bytes) = sizes(&wasm)?;
+        built.push(Built {
+            package: front_end.package.clone(),
+            wasm,
+            raw_bytes,
+            gzip_bytes,
+        });
+    }
+    Ok(built)
+}
+
+/// Raw size and size gzipped at the best level (what a server that
+/// precompresses sends).
+fn sizes(path: &Path) -> Result<(u64, u64)> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(&bytes)?;
+    let gzipped = encoder.finish()?;
+    Ok((bytes.len() as u64, gzipped.len() as u64))
+}
+
+/// `cargo xtask web`: builds every front end and prints the size table.
+pub fn run() -> Result<()> {
+    let built = build(&all_front_ends()?)?;
+    println!(
+        "\n{:<24} {:>12} {:>12}  (profile {PROFILE}, wasm-bindgen output)",
+        "front end", "wasm bytes", "gzip -9"
+    );
+    for b in &built {
+        println!(
+            "{:<24} {:>12} {:>12}  {}",
+            b.package,
+            b.raw_bytes,
+            b.gzip_bytes,
+            relative(&b.wasm)
+        );
+    }
+    Ok(())
+}
