@@ -57,6 +57,7 @@ const SHARED: &[(&str, &str)] = &[
     ("src/telemetry.rs", TELEMETRY),
     ("src/server.rs", SERVER),
     ("src/http.rs", HTTP),
+    ("src/browser.rs", BROWSER),
     ("web/src/browser.rs", BROWSER),
 ];
 

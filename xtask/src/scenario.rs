@@ -726,7 +726,17 @@ async fn use_browser(
         } else {
             Ok(())
         };
-        done.with_context(|| format!("[[browser]] step {}", i + 1))?;
+        if let Err(error) = done {
+            let outputs: Vec<String> = running
+                .iter()
+                .map(|r| format!("{} printed:\n{}", r.name, r.output_tail()))
+                .collect();
+            bail!(
+                "[[browser]] step {}: {error:#}\n{}",
+                i + 1,
+                outputs.join("\n")
+            );
+        }
     }
     browser.open("about:blank").await
 }

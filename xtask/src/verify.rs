@@ -335,12 +335,13 @@ fn clippy() -> Result<Outcome> {
         return Ok(outcome);
     }
     web::ensure_target()?;
-    let mut args = vec!["clippy", "--locked", "--target", web::WASM_TARGET];
     for front_end in &front_ends {
-        args.extend(["--package", front_end.package.as_str()]);
+        let mut args = vec!["clippy", "--locked", "--target", web::WASM_TARGET];
+        let package_args = front_end.cargo_args();
+        args.extend(package_args.iter().map(String::as_str));
+        args.extend(["--", "-D", "warnings"]);
+        workspace::run("cargo", &args)?;
     }
-    args.extend(["--", "-D", "warnings"]);
-    workspace::run("cargo", &args)?;
     Ok(Outcome::Passed)
 }
 
@@ -383,7 +384,7 @@ fn standalone(options: &Options) -> Result<Outcome> {
                 .context("a front end lives inside its example")?;
             let manifest = copy.join(nested).to_string_lossy().into_owned();
             web::ensure_target()?;
-            let args = [
+            let mut args = vec![
                 "check",
                 "--target",
                 web::WASM_TARGET,
@@ -392,6 +393,9 @@ fn standalone(options: &Options) -> Result<Outcome> {
                 "--target-dir",
                 &target_dir,
             ];
+            // Not `--package`: the copy is a package of its own.
+            let package_args = front_end.cargo_args();
+            args.extend(package_args.iter().skip(2).map(String::as_str));
             workspace::run("cargo", &args).with_context(|| {
                 format!("{} does not build outside the workspace", front_end.package)
             })?;

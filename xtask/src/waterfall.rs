@@ -139,15 +139,15 @@ fn colours(row: &Row) -> (&'static str, &'static str) {
 }
 
 /// Spans in depth-first order, with times replaced by ranks.
+///
+/// Every start and every end gets a rank of its own, so the scale does not
+/// depend on which times happen to coincide (a browser's clock counts whole
+/// milliseconds). A child's times are first clamped into its parent's: two
+/// clocks may disagree by less than their resolution, and a waterfall must
+/// still nest. Equal times are ordered as a depth-first walk meets them: a
+/// parent's start before its child's, a child's end before its parent's,
+/// one sibling's end before the next one's start.
 fn rows(trace: &[&SpanRecord]) -> Vec<Row> {
-    let mut times: Vec<u64> = trace
-        .iter()
-        .flat_map(|s| [s.start_unix_nano, s.end_unix_nano.max(s.start_unix_nano)])
-        .collect();
-    times.sort_unstable();
-    times.dedup();
-    let rank = |t: u64| times.binary_search(&t).unwrap_or(0) as u32;
-
     let ids: HashSet<&str> = trace.iter().map(|s| s.span_id.as_str()).collect();
     let mut children: BTreeMap<&str, Vec<&SpanRecord>> = BTreeMap::new();
     let mut roots = Vec::new();
@@ -163,24 +163,77 @@ fn rows(trace: &[&SpanRecord]) -> Vec<Row> {
     roots.sort_by(order);
     children.values_mut().for_each(|c| c.sort_by(order));
 
-    let mut out = Vec::new();
-    let mut stack: Vec<(&SpanRecord, u32)> =
-        roots.into_iter().rev().map(|s| (s, 0)).collect();
-    while let Some((span, depth)) = stack.pop() {
-        out.push(Row {
+    // Depth-first, with each span's (start, end) clamped into its parent's,
+    // and its place in the walk: `enter` before its children, `leave` after.
+    struct Visit<'a> {
+        span: &'a SpanRecord,
+        depth: u32,
+        start: u64,
+        end: u64,
+        enter: usize,
+        leave: usize,
+    }
+    fn walk<'a>(
+        span: &'a SpanRecord,
+        depth: u32,
+        (low, high): (u64, u64),
+        children: &BTreeMap<&str, Vec<&'a SpanRecord>>,
+        step: &mut usize,
+        out: &mut Vec<Visit<'a>>,
+    ) {
+        let start = span.start_unix_nano.clamp(low, high);
+        let end = span.end_unix_nano.clamp(start, high.max(start));
+        let index = out.len();
+        out.push(Visit {
+            span,
             depth,
-            name: span.name.clone(),
-            kind: span.kind,
-            status: span.status,
-            service: span.service_name.clone(),
-            start: rank(span.start_unix_nano),
-            end: rank(span.end_unix_nano.max(span.start_unix_nano)),
+            start,
+            end,
+            enter: *step,
+            leave: 0,
         });
-        if let Some(kids) = children.get(span.span_id.as_str()) {
-            stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+        *step += 1;
+        for kid in children.get(span.span_id.as_str()).into_iter().flatten() {
+            walk(kid, depth + 1, (start, end), children, step, out);
+        }
+        out[index].leave = *step;
+        *step += 1;
+    }
+    let mut visited = Vec::new();
+    let mut step = 0;
+    for root in roots {
+        walk(root, 0, (0, u64::MAX), &children, &mut step, &mut visited);
+    }
+
+    // Ranks by (time, place in the walk): equal times keep the tree's order.
+    let mut events: Vec<(u64, usize, usize, bool)> = Vec::new();
+    for (i, v) in visited.iter().enumerate() {
+        events.push((v.start, v.enter, i, true));
+        events.push((v.end, v.leave, i, false));
+    }
+    events.sort_unstable();
+    let mut starts = vec![0u32; visited.len()];
+    let mut ends = vec![0u32; visited.len()];
+    for (rank, (_, _, i, is_start)) in events.into_iter().enumerate() {
+        if is_start {
+            starts[i] = rank as u32;
+        } else {
+            ends[i] = rank as u32;
         }
     }
-    out
+    visited
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| Row {
+            depth: v.depth,
+            name: v.span.name.clone(),
+            kind: v.span.kind,
+            status: v.span.status,
+            service: v.span.service_name.clone(),
+            start: starts[i],
+            end: ends[i],
+        })
+        .collect()
 }
 
 fn escape(text: &str) -> String {
@@ -261,6 +314,31 @@ mod tests {
             svg.contains("stroke=\"#d62728\""),
             "the error span is outlined in red"
         );
+    }
+
+    #[test]
+    fn coarse_clocks_neither_change_the_scale_nor_break_the_nesting() {
+        // A browser span (whole milliseconds) around a server span that,
+        // by the server's finer clock, ends after its parent.
+        let draw = |browser_end: u64| {
+            let received = Received {
+                spans: vec![
+                    span("a", None, "click", 1_000_000, browser_end),
+                    span("b", Some("a"), "POST", 1_000_000, browser_end),
+                    span("c", Some("b"), "POST /api", 1_000_200, 1_000_700),
+                ],
+                ..Default::default()
+            };
+            render(&received, "example")
+        };
+        // Ends in the same millisecond as the server's (truncated below its
+        // end), or a millisecond later: the same picture.
+        assert_eq!(draw(1_000_000), draw(2_000_000));
+        let rows = rows(&[
+            &span("a", None, "click", 1_000_000, 1_000_000),
+            &span("c", Some("a"), "POST /api", 1_000_200, 1_000_700),
+        ]);
+        assert!(rows[1].start >= rows[0].start && rows[1].end <= rows[0].end);
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub const PROFILE: &str = "wasm-release";
 pub struct FrontEnd {
     pub package: String,
     pub manifest: PathBuf,
+    /// `[package.metadata.book] features`: built with these and without the
+    /// default ones (a full-stack crate's `hydrate`, say).
+    pub features: Vec<String>,
 }
 
 impl FrontEnd {
@@ -31,6 +34,18 @@ impl FrontEnd {
 
     fn lib_name(&self) -> String {
         self.package.replace('-', "_")
+    }
+
+    /// `--package` and the feature flags, for cargo build, check and clippy.
+    pub fn cargo_args(&self) -> Vec<String> {
+        let mut args =
+            vec!["--package".to_owned(), self.package.clone(), "--lib".into()];
+        if !self.features.is_empty() {
+            args.push("--no-default-features".into());
+            args.push("--features".into());
+            args.push(self.features.join(","));
+        }
+        args
     }
 }
 
@@ -43,11 +58,17 @@ pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
         let doc: toml::Table = toml::from_str(&text)
             .with_context(|| format!("{} is not valid TOML", relative(&manifest)))?;
         let package = doc.get("package");
-        let target = package
+        let book = package
             .and_then(|p| p.get("metadata"))
-            .and_then(|m| m.get("book"))
-            .and_then(|b| b.get("target"))
-            .and_then(|t| t.as_str());
+            .and_then(|m| m.get("book"));
+        let target = book.and_then(|b| b.get("target")).and_then(|t| t.as_str());
+        let features = book
+            .and_then(|b| b.get("features"))
+            .and_then(|f| f.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(str::to_owned))
+            .collect();
         match target {
             None => continue,
             Some(WASM_TARGET) => {}
@@ -65,6 +86,7 @@ pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
         found.push(FrontEnd {
             package: name.to_owned(),
             manifest,
+            features,
         });
     }
     Ok(found)
@@ -162,20 +184,19 @@ pub fn build(front_ends: &[FrontEnd]) -> Result<Vec<Built>> {
     }
     ensure_target()?;
     let cli = wasm_bindgen_cli()?;
-    let mut args = vec![
-        "build",
-        "--locked",
-        "--profile",
-        PROFILE,
-        "--target",
-        WASM_TARGET,
-    ];
-    for front_end in front_ends {
-        args.extend(["--package", front_end.package.as_str()]);
-    }
-    workspace::run("cargo", &args)?;
     let mut built = Vec::new();
     for front_end in front_ends {
+        let mut args = vec![
+            "build",
+            "--locked",
+            "--profile",
+            PROFILE,
+            "--target",
+            WASM_TARGET,
+        ];
+        let package_args = front_end.cargo_args();
+        args.extend(package_args.iter().map(String::as_str));
+        workspace::run("cargo", &args)?;
         let input = workspace::target_dir()
             .join(WASM_TARGET)
             .join(PROFILE)

@@ -15,6 +15,7 @@
 //! event loop: half a second after the first span of a batch ends, at once
 //! when a batch is full, and with `keepalive` when the page is hidden or left.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -92,10 +93,22 @@ fn at_epoch_ms(ms: f64) -> SystemTime {
 /// Starts the span of the page load: it begins when navigation began (the
 /// page's time origin) and carries the navigation timing marks as events.
 /// End it when the page shows what the user came for.
+///
+/// A server that renders the page can put its own trace context in
+/// `<meta name="traceparent" content="00-...">`: the page load then
+/// continues the server's trace, as a child of the request that rendered it.
 pub fn document_load() -> Context {
     let tracer = global::tracer(SCOPE);
+    let parent = match meta_content("traceparent") {
+        Some(traceparent) => {
+            let carrier = HashMap::from([("traceparent".to_owned(), traceparent)]);
+            global::get_text_map_propagator(|p| p.extract(&carrier))
+        }
+        None => Context::new(),
+    };
     let Some(performance) = web_sys::window().and_then(|w| w.performance()) else {
-        return Context::current_with_span(tracer.start("documentLoad"));
+        let span = tracer.start_with_context("documentLoad", &parent);
+        return Context::current_with_span(span);
     };
     let origin = performance.time_origin();
     let href = web_sys::window()
@@ -106,7 +119,7 @@ pub fn document_load() -> Context {
         .with_kind(SpanKind::Internal)
         .with_start_time(at_epoch_ms(origin))
         .with_attributes([KeyValue::new("url.full", href)])
-        .start(&tracer);
+        .start_with_context(&tracer, &parent);
     // PerformanceNavigationTiming: offsets from the time origin. Both marks
     // are behind us when a module script runs (the document is parsed).
     let entries = performance.get_entries_by_type("navigation");
@@ -158,14 +171,10 @@ impl std::fmt::Display for FetchError {
     }
 }
 
-// ANCHOR: fetch
-/// `fetch` as a client span, child of the current context, with the trace
-/// context in a `traceparent` header. Returns the response body.
-pub async fn fetch(
-    method: &str,
-    url: &str,
-    json_body: Option<String>,
-) -> Result<String, FetchError> {
+// ANCHOR: client_span
+/// Starts the client span of an HTTP request, child of the current context.
+/// Returns its context and the headers that carry it (`traceparent`).
+pub fn client_span(method: &str, url: &str) -> (Context, HashMap<String, String>) {
     let tracer = global::tracer(SCOPE);
     let span = tracer
         .span_builder(method.to_owned())
@@ -176,10 +185,45 @@ pub async fn fetch(
         ])
         .start(&tracer);
     let cx = Context::current_with_span(span);
+    let mut headers = HashMap::new();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut headers));
+    (cx, headers)
+}
 
+/// Ends a client span with the response's status (an error from 400 on, as
+/// the HTTP conventions ask of clients), or with the reason there was none.
+pub fn end_client_span(cx: &Context, outcome: Result<u16, String>) {
+    let span = cx.span();
+    match outcome {
+        Ok(status) => {
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+            if status >= 400 {
+                span.set_attribute(KeyValue::new("error.type", status.to_string()));
+                span.set_status(Status::error(""));
+            }
+        }
+        Err(message) => {
+            span.set_attribute(KeyValue::new("error.type", "network"));
+            span.set_status(Status::error(message));
+        }
+    }
+    span.end();
+}
+// ANCHOR_END: client_span
+
+// ANCHOR: fetch
+/// `fetch` as a client span, child of the current context, with the trace
+/// context in a `traceparent` header. Returns the response body.
+pub async fn fetch(
+    method: &str,
+    url: &str,
+    json_body: Option<String>,
+) -> Result<String, FetchError> {
+    let (cx, carrier) = client_span(method, url);
     let headers = web_sys::Headers::new().map_err(network)?;
-    let mut carrier = std::collections::HashMap::new();
-    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
     for (name, value) in &carrier {
         headers.set(name, value).map_err(network)?;
     }
@@ -194,24 +238,11 @@ pub async fn fetch(
     init.set_headers(&headers);
 
     let result = send(url, &init).with_context(cx.clone()).await;
-    let span = cx.span();
-    match &result {
-        Ok((status, _)) => {
-            span.set_attribute(KeyValue::new(
-                "http.response.status_code",
-                *status as i64,
-            ));
-            if *status >= 400 {
-                span.set_attribute(KeyValue::new("error.type", status.to_string()));
-                span.set_status(Status::error(""));
-            }
-        }
-        Err(e) => {
-            span.set_attribute(KeyValue::new("error.type", "network"));
-            span.set_status(Status::error(e.to_string()));
-        }
-    }
-    span.end();
+    let outcome = match &result {
+        Ok((status, _)) => Ok(*status),
+        Err(e) => Err(e.to_string()),
+    };
+    end_client_span(&cx, outcome);
     match result? {
         (status, body) if status >= 400 => Err(FetchError::Status { status, body }),
         (_, body) => Ok(body),

@@ -106,6 +106,7 @@ fn App() -> Html {
 
     let status_text = match &*status {
         Status::Loading => "loading…".to_owned(),
+        Status::Ready if notes.len() == 1 => "1 note".to_owned(),
         Status::Ready => format!("{} notes", notes.len()),
         Status::Added(id) => format!("added note {id}"),
         Status::Failed(message) => format!("failed: {message}"),
