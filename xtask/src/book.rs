@@ -123,10 +123,7 @@ pub fn broken_links(out: &std::path::Path) -> Result<Vec<String>> {
         }
         let html = std::fs::read_to_string(page)?;
         for href in attribute_values(&html, "href") {
-            if href.contains("://")
-                || href.starts_with("mailto:")
-                || href.starts_with("javascript:")
-            {
+            if has_scheme(href) {
                 continue;
             }
             let (path, fragment) = match href.split_once('#') {
@@ -173,6 +170,16 @@ fn collect_html(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// Values of `name="..."` attributes (mdBook writes double quotes).
+/// `https:`, `mailto:`, `data:`...: not a file of the book.
+fn has_scheme(href: &str) -> bool {
+    href.split_once(':').is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    })
+}
+
 fn attribute_values<'a>(html: &'a str, name: &str) -> Vec<&'a str> {
     let needle = format!(" {name}=\"");
     html.match_indices(needle.as_str())
@@ -191,7 +198,7 @@ mod tests {
     fn finds_missing_pages_and_fragments() {
         let dir = std::env::temp_dir().join(format!("links-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("part")).unwrap();
-        std::fs::write(dir.join("index.html"), r##"<a href="part/a.html#here">x</a> <a href="part/a.html#gone">y</a> <a href="missing.html">z</a> <a href="https://example.org/x">w</a> <h2 id="top"></h2><a href="#top">t</a>"##).unwrap();
+        std::fs::write(dir.join("index.html"), r##"<a href="part/a.html#here">x</a> <a href="part/a.html#gone">y</a> <a href="missing.html">z</a> <a href="https://example.org/x">w</a> <link href="data:,"> <h2 id="top"></h2><a href="#top">t</a>"##).unwrap();
         std::fs::write(
             dir.join("part/a.html"),
             r#"<h2 id="here">Here</h2><a href="../index.html">up</a>"#,
