@@ -98,7 +98,15 @@ pub struct Traffic {
     /// Wait this long before sending: only for behaviour that is about time
     /// itself, such as a circuit breaker's open period.
     pub pause_ms: Option<u64>,
+    /// Send again, every 100 ms for up to 20 s, until the response has
+    /// `status` and, at each JSON pointer given, the value given (`{}`: the
+    /// status alone). For outcomes that arrive asynchronously, such as a
+    /// controller's status update.
+    pub until: Option<BTreeMap<String, toml::Value>>,
 }
+
+/// How long a `until` request may be repeated.
+const UNTIL_DEADLINE: Duration = Duration::from_secs(20);
 
 /// One thing a user does in the browser. Exactly one of `open`, `fill`,
 /// `click` and `wait_for`.
@@ -199,6 +207,37 @@ pub struct Snapshot {
     /// Attributes printed in the tree (values must be stable from run to run).
     #[serde(default)]
     pub attributes: Vec<String>,
+    /// Only the traces whose root span has one of these names (default: all).
+    #[serde(default)]
+    pub roots: Vec<String>,
+    /// Each distinct trace once, sorted, without counts: for runs in which
+    /// how often, and in what order, identical traces happen is up to timing
+    /// (a controller's no-op reconciles).
+    #[serde(default)]
+    pub distinct: bool,
+}
+
+impl Snapshot {
+    /// The spans the snapshot and the waterfall show: with `roots`, those of
+    /// the traces whose root is named in it.
+    pub fn spans<'a>(&self, received: &'a Received) -> Vec<&'a SpanRecord> {
+        if self.roots.is_empty() {
+            return received.spans.iter().collect();
+        }
+        group_traces(&received.spans)
+            .into_iter()
+            .filter(|trace| {
+                let ids: std::collections::HashSet<&str> =
+                    trace.iter().map(|s| s.span_id.as_str()).collect();
+                trace.iter().any(|s| {
+                    let is_root =
+                        s.parent_span_id.as_deref().is_none_or(|p| !ids.contains(p));
+                    is_root && self.roots.contains(&s.name)
+                })
+            })
+            .flatten()
+            .collect()
+    }
 }
 
 /// An example with a scenario.
@@ -674,6 +713,11 @@ async fn drive(scenario: &Scenario, running: &[Running]) -> Result<()> {
         if let Some(pause) = traffic.pause_ms {
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
+        if let Some(wanted) = &traffic.until {
+            poll_until(&client, traffic, method.clone(), &url, wanted, target)
+                .await?;
+            continue;
+        }
         for _ in 0..traffic.repeat {
             let mut request = client.request(method.clone(), &url);
             for (k, v) in &traffic.headers {
@@ -739,6 +783,50 @@ async fn use_browser(
         }
     }
     browser.open("about:blank").await
+}
+
+/// Repeats one request until its answer is the one wanted.
+async fn poll_until(
+    client: &reqwest::Client,
+    traffic: &Traffic,
+    method: reqwest::Method,
+    url: &str,
+    wanted: &BTreeMap<String, toml::Value>,
+    target: &Running,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let mut request = client.request(method.clone(), url);
+        for (k, v) in &traffic.headers {
+            request = request.header(k, v);
+        }
+        if let Some(body) = &traffic.body {
+            request = request.body(body.clone());
+        }
+        let response = request.send().await.with_context(|| {
+            format!("{} {url} failed:\n{}", traffic.method, target.output_tail())
+        })?;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let matches = status == traffic.status
+            && wanted.iter().all(|(pointer, value)| {
+                json.pointer(pointer)
+                    .is_some_and(|found| json_eq(found, &toml_to_json(value)))
+            });
+        if matches {
+            return Ok(());
+        }
+        if started.elapsed() > UNTIL_DEADLINE {
+            bail!(
+                "{} {url}: not status {} with {wanted:?} within {UNTIL_DEADLINE:?}; \
+                 last answer {status}: {body}",
+                traffic.method,
+                traffic.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 // ---------------------------------------------------------------- expectations
@@ -970,7 +1058,11 @@ fn explain(failures: &[String], received: &Received, snapshot: &Snapshot) -> Str
         },
         width: None,
     };
-    text += &indent(&render_snapshot_with(received, &style));
+    text += &indent(&render_snapshot_with(
+        received.spans.iter().collect(),
+        &style,
+        false,
+    ));
     let mut metric_names: Vec<String> = received
         .metrics
         .iter()
@@ -1011,17 +1103,25 @@ pub fn render_snapshot(received: &Received, snapshot: &Snapshot) -> String {
         attributes: AttributeFilter::Only(&snapshot.attributes),
         width: Some(SNAPSHOT_WIDTH),
     };
-    render_snapshot_with(received, &style)
+    render_snapshot_with(snapshot.spans(received), &style, snapshot.distinct)
 }
 
-fn render_snapshot_with(received: &Received, style: &Style) -> String {
+fn render_snapshot_with(
+    spans: Vec<&SpanRecord>,
+    style: &Style,
+    distinct: bool,
+) -> String {
     let mut trees: Vec<(String, usize)> = Vec::new();
-    for trace in group_traces(&received.spans) {
+    for trace in group_traces(spans) {
         let tree = render_trace(&trace, style);
         match trees.iter_mut().find(|(t, _)| *t == tree) {
             Some((_, n)) => *n += 1,
             None => trees.push((tree, 1)),
         }
+    }
+    if distinct {
+        trees.sort();
+        trees.iter_mut().for_each(|(_, n)| *n = 1);
     }
     let mut out = String::new();
     for (i, (tree, n)) in trees.iter().enumerate() {

@@ -613,7 +613,11 @@ async fn scenario_of(
         "{}: traces of one scenario run (times normalised)",
         example.slug
     );
-    let svg = waterfall::render(&first.received, &title);
+    let svg = waterfall::render_spans(
+        scenario.snapshot.spans(&first.received),
+        &title,
+        scenario.snapshot.distinct,
+    );
     // The text first: its difference is the one a reader can follow.
     compare_or_bless(&book::snapshot_path(&example.slug), &snapshot, bless, true)?;
     compare_or_bless(&book::waterfall_path(&example.slug), &svg, bless, false)

@@ -8,7 +8,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
-use crate::received::{Received, SpanRecord};
+#[cfg(test)]
+use crate::received::Received;
+use crate::received::SpanRecord;
 use crate::tree::group_traces;
 
 const ROW: u32 = 22;
@@ -18,15 +20,26 @@ const MARGIN: u32 = 10;
 
 /// Renders every distinct trace shape of `received` (identical shapes once,
 /// with their count).
-pub fn render(received: &Received, title: &str) -> String {
+#[cfg(test)]
+fn render(received: &Received, title: &str) -> String {
+    render_spans(received.spans.iter().collect(), title, false)
+}
+
+/// As [`render`], for these spans; `distinct` draws each shape once, in a
+/// sorted order, without counts.
+pub fn render_spans(spans: Vec<&SpanRecord>, title: &str, distinct: bool) -> String {
     let mut shapes: Vec<(String, Vec<Row>, usize)> = Vec::new();
-    for trace in group_traces(&received.spans) {
+    for trace in group_traces(spans) {
         let rows = rows(&trace);
         let key: String = rows.iter().map(Row::key).collect::<Vec<_>>().join("\n");
         match shapes.iter_mut().find(|(k, _, _)| *k == key) {
             Some((_, _, n)) => *n += 1,
             None => shapes.push((key, rows, 1)),
         }
+    }
+    if distinct {
+        shapes.sort_by(|a, b| a.0.cmp(&b.0));
+        shapes.iter_mut().for_each(|(_, _, n)| *n = 1);
     }
     let total_rows: usize = shapes.iter().map(|(_, rows, _)| rows.len() + 1).sum();
     let width = LABEL_WIDTH + BAR_WIDTH + 2 * MARGIN;
