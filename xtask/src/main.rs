@@ -9,6 +9,7 @@ mod ecosystem;
 mod generate;
 mod interop;
 mod live;
+mod operator_bench;
 mod pins;
 mod polars_bench;
 mod postgres;
@@ -115,6 +116,9 @@ enum Task {
         /// Customers (polars).
         #[arg(long, default_value_t = 100_000)]
         customers: usize,
+        /// Reconciles to run before measuring (kube-operator).
+        #[arg(long, default_value_t = 1_000)]
+        reconciles: usize,
     },
 }
 
@@ -127,6 +131,9 @@ enum BenchTarget {
     CircuitBreaker,
     /// The polars-pipeline example against the same pipeline in pandas.
     Polars,
+    /// The kube-operator's memory after many reconciles (against its
+    /// in-memory API server).
+    KubeOperator,
 }
 
 fn main() -> std::process::ExitCode {
@@ -206,6 +213,11 @@ fn run(task: Task) -> Result<()> {
             concurrency,
             rounds,
         }),
+        Task::Bench {
+            target: BenchTarget::KubeOperator,
+            reconciles,
+            ..
+        } => operator_bench::run(reconciles),
         Task::Bench {
             target: BenchTarget::Polars,
             rows,

@@ -472,6 +472,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn output_tail(&self) -> String {
         let lines = self.output.lock().unwrap_or_else(|p| p.into_inner());
         let start = lines.len().saturating_sub(20);

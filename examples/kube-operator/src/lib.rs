@@ -55,7 +55,7 @@ pub const MAX_REPLICAS: i32 = 10;
     namespaced,
     status = "WebsiteStatus",
     shortname = "ws",
-    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicas"}"#,
+    printcolumn = r#"{"name":"Pods","type":"integer","jsonPath":".spec.replicas"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Trace","type":"string","jsonPath":".status.traceId"}"#
 )]

@@ -62,7 +62,7 @@ fn the_crd_has_a_status_subresource_and_printer_columns() {
         .flatten()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(columns, ["Replicas", "Phase", "Trace"]);
+    assert_eq!(columns, ["Pods", "Phase", "Trace"]);
 }
 
 /// (API group, resource, verb) for every call the operator makes: the
