@@ -13,6 +13,7 @@ mod operator_bench;
 mod pins;
 mod polars_bench;
 mod postgres;
+mod prometheus;
 mod received;
 mod scenario;
 mod snippets;

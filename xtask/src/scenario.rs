@@ -51,6 +51,9 @@ pub struct Scenario {
     /// scenario must say `needs = ["browser"]`).
     #[serde(default)]
     pub browser: Vec<BrowserStep>,
+    /// A throwaway Prometheus that scrapes processes while the scenario
+    /// runs (the scenario must say `needs = ["prometheus"]`).
+    pub prometheus: Option<PrometheusSetup>,
     pub expect: Expect,
     #[serde(default)]
     pub snapshot: Snapshot,
@@ -125,6 +128,22 @@ pub struct BrowserStep {
     pub text: Option<String>,
 }
 
+/// What Prometheus scrapes: each process named here, as a job of that name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSetup {
+    pub scrape: Vec<String>,
+    #[serde(default = "default_metrics_path")]
+    pub path: String,
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".to_owned()
+}
+
+/// How long PromQL expectations may take to hold (scrapes every second).
+const PROMQL_DEADLINE: Duration = Duration::from_secs(20);
+
 /// How long a `wait_for` step may wait.
 const BROWSER_WAIT: Duration = Duration::from_secs(20);
 
@@ -148,6 +167,21 @@ pub struct Expect {
     pub metric: Vec<MetricExpectation>,
     #[serde(default)]
     pub log: Vec<LogExpectation>,
+    /// Queries to Prometheus, checked before the processes stop.
+    #[serde(default)]
+    pub promql: Vec<PromqlExpectation>,
+}
+
+/// An instant PromQL query that must return at least one series.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromqlExpectation {
+    pub query: String,
+    /// The values of the series returned add up to this.
+    pub value: Option<f64>,
+    /// Every series returned has these labels with these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Spans that must arrive.
@@ -275,6 +309,8 @@ pub fn load(path: &Path) -> Result<Scenario> {
     }
     check_browser_steps(&scenario)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    check_prometheus(&scenario)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for t in &scenario.traffic {
         if let Some(to) = &t.to
             && !scenario.process.iter().any(|p| &p.name == to)
@@ -286,6 +322,22 @@ pub fn load(path: &Path) -> Result<Scenario> {
         }
     }
     Ok(scenario)
+}
+
+fn check_prometheus(scenario: &Scenario) -> Result<()> {
+    let needs = scenario.needs.iter().any(|n| n == "prometheus");
+    if scenario.prometheus.is_some() != needs {
+        bail!("[prometheus] and `needs = [\"prometheus\"]` go together");
+    }
+    if !scenario.expect.promql.is_empty() && scenario.prometheus.is_none() {
+        bail!("[[expect.promql]] needs a [prometheus] section");
+    }
+    for name in scenario.prometheus.iter().flat_map(|p| &p.scrape) {
+        if !scenario.process.iter().any(|p| &p.name == name) {
+            bail!("[prometheus] scrapes {name:?}, but no [[process]] has that name");
+        }
+    }
+    Ok(())
 }
 
 fn check_browser_steps(scenario: &Scenario) -> Result<()> {
@@ -409,11 +461,18 @@ async fn run_once(
                     .await?;
             running.push(started);
         }
+        let prometheus = match &scenario.prometheus {
+            Some(setup) => Some(start_prometheus(setup, &running).await?),
+            None => None,
+        };
         drive(scenario, &running).await?;
         if !scenario.browser.is_empty() {
             let started = crate::webdriver::Browser::start().await?;
             let browser = browser.insert(started);
             use_browser(scenario, browser, &running).await?;
+        }
+        if let Some(prometheus) = &prometheus {
+            check_promql(&scenario.expect.promql, prometheus).await?;
         }
         anyhow::Ok(())
     }
@@ -788,6 +847,67 @@ async fn use_browser(
         }
     }
     browser.open("about:blank").await
+}
+
+async fn start_prometheus(
+    setup: &PrometheusSetup,
+    running: &[Running],
+) -> Result<crate::prometheus::Prometheus> {
+    let mut jobs = Vec::new();
+    for name in &setup.scrape {
+        let process = running
+            .iter()
+            .find(|r| &r.name == name)
+            .with_context(|| format!("no running process {name:?} to scrape"))?;
+        jobs.push(crate::prometheus::Job {
+            name: name.clone(),
+            target: process.url.trim_start_matches("http://").to_owned(),
+            metrics_path: setup.path.clone(),
+        });
+    }
+    crate::prometheus::Prometheus::start(&jobs).await
+}
+
+/// Polls Prometheus until every PromQL expectation holds.
+async fn check_promql(
+    expectations: &[PromqlExpectation],
+    prometheus: &crate::prometheus::Prometheus,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let mut failures = Vec::new();
+        for e in expectations {
+            let series = prometheus.query(&e.query).await?;
+            let sum: f64 = series.iter().map(|(_, v)| v).sum();
+            let labelled = series.iter().all(|(labels, _)| {
+                e.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            });
+            let valued = e.value.is_none_or(|v| (v - sum).abs() < 1e-9);
+            if series.is_empty() || !labelled || !valued {
+                failures.push(format!(
+                    "  - {}{}{}: got {series:?}",
+                    e.query,
+                    e.value.map(|v| format!(" = {v}")).unwrap_or_default(),
+                    if e.labels.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with {:?}", e.labels)
+                    }
+                ));
+            }
+        }
+        if failures.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > PROMQL_DEADLINE {
+            bail!(
+                "Prometheus ({}) did not answer as expected within {PROMQL_DEADLINE:?}:\n{}",
+                prometheus.url,
+                failures.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Repeats one request until its answer is the one wanted.

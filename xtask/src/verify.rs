@@ -13,7 +13,8 @@ use crate::postgres::{self, Postgres};
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
 use crate::{
-    book, cases, generate, interop, pins, snippets, waterfall, web, webdriver,
+    book, cases, generate, interop, pins, prometheus, snippets, waterfall, web,
+    webdriver,
 };
 
 /// The steps, in the order they run.
@@ -515,6 +516,12 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
             println!("  {} skipped: {}", example.slug, webdriver::INSTALL_HINT);
             skipped.push(example.slug.clone());
             hints.push(webdriver::INSTALL_HINT);
+            continue;
+        }
+        if prometheus::binary().is_none() && needs(example, "prometheus")? {
+            println!("  {} skipped: {}", example.slug, prometheus::INSTALL_HINT);
+            skipped.push(example.slug.clone());
+            hints.push(prometheus::INSTALL_HINT);
             continue;
         }
         let postgres = if needs(example, "postgres")? {

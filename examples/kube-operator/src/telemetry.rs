@@ -27,7 +27,7 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::callsite::Identifier;
@@ -135,6 +135,17 @@ impl Drop for Telemetry {
 pub fn init(
     default_service_name: &'static str,
 ) -> Result<Telemetry, TelemetryError> {
+    init_with(default_service_name, |meter| meter)
+}
+// ANCHOR_END: init
+
+// ANCHOR: init_with
+/// As [`init`], and `metrics` may add to the meter provider, such as a
+/// second reader that a Prometheus server scrapes.
+pub fn init_with(
+    default_service_name: &'static str,
+    metrics: impl FnOnce(MeterProviderBuilder) -> MeterProviderBuilder,
+) -> Result<Telemetry, TelemetryError> {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let console_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -151,10 +162,12 @@ pub fn init(
         .with_resource(resource.clone())
         .with_batch_exporter(span_exporter()?)
         .build();
-    let meter = SdkMeterProvider::builder()
-        .with_resource(resource.clone())
-        .with_periodic_exporter(metric_exporter()?)
-        .build();
+    let meter = metrics(
+        SdkMeterProvider::builder()
+            .with_resource(resource.clone())
+            .with_periodic_exporter(metric_exporter()?),
+    )
+    .build();
     let logger = SdkLoggerProvider::builder()
         .with_resource(resource)
         .with_batch_exporter(log_exporter()?)
@@ -181,7 +194,7 @@ pub fn init(
         }),
     })
 }
-// ANCHOR_END: init
+// ANCHOR_END: init_with
 
 fn sdk_disabled() -> Result<bool, TelemetryError> {
     match std::env::var("OTEL_SDK_DISABLED") {

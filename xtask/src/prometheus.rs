@@ -1,0 +1,192 @@
+//! A throwaway Prometheus server for scenarios: the system's `prometheus`
+//! binary, a temporary configuration that scrapes the scenario's processes
+//! every second, a temporary database, a free port. Queried over its HTTP
+//! API with PromQL.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+/// What to install when Prometheus is missing.
+pub const INSTALL_HINT: &str =
+    "install Prometheus (Debian/Ubuntu: apt-get install prometheus)";
+
+/// How long Prometheus may take to become ready.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// `prometheus` on this machine.
+pub fn binary() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("prometheus"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// A job: the targets Prometheus scrapes under one `job` label.
+pub struct Job {
+    pub name: String,
+    /// `host:port`.
+    pub target: String,
+    pub metrics_path: String,
+}
+
+/// A running Prometheus; killed on drop, its directory removed.
+pub struct Prometheus {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `jobs` every second, and waits until it
+    /// is ready.
+    pub async fn start(jobs: &[Job]) -> Result<Prometheus> {
+        let binary =
+            binary().with_context(|| format!("no prometheus: {INSTALL_HINT}"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let dir = std::env::temp_dir()
+            .join(format!("prometheus-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+        );
+        for job in jobs {
+            config += &format!(
+                "  - job_name: {:?}\n    metrics_path: {:?}\n    static_configs:\n      - targets: [{:?}]\n",
+                job.name, job.metrics_path, job.target
+            );
+        }
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config)?;
+        let child = Command::new(&binary)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let prometheus = Prometheus {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+        };
+        let started = Instant::now();
+        loop {
+            let ready = prometheus
+                .http
+                .get(format!("{}/-/ready", prometheus.url))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return Ok(prometheus);
+            }
+            if started.elapsed() > READY_DEADLINE {
+                bail!("Prometheus was not ready within {READY_DEADLINE:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The series of an instant query: labels and value.
+    pub async fn query(
+        &self,
+        promql: &str,
+    ) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query", self.url),
+            &[("query", promql)],
+        )?;
+        let text = self.http.get(url).send().await?.text().await?;
+        let reply: Value = serde_json::from_str(&text).with_context(|| {
+            format!("Prometheus answered with something that is not JSON: {text}")
+        })?;
+        if reply["status"] != "success" {
+            bail!(
+                "PromQL {promql:?}: {} {}",
+                reply["errorType"].as_str().unwrap_or_default(),
+                reply["error"].as_str().unwrap_or_default()
+            );
+        }
+        parse_vector(&reply["data"])
+    }
+}
+
+/// An instant vector from the API's `data`.
+fn parse_vector(data: &Value) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+    if data["resultType"] != "vector" {
+        bail!("expected an instant vector, got {}", data["resultType"]);
+    }
+    let mut series = Vec::new();
+    for item in data["result"].as_array().into_iter().flatten() {
+        let labels = item["metric"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let value = item["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .context("a sample without a numeric value")?;
+        series.push((labels, value));
+    }
+    Ok(series)
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_vector;
+    use serde_json::json;
+
+    #[test]
+    fn reads_an_instant_vector_as_prometheus_sends_it() {
+        // The shape of /api/v1/query's data, as Prometheus 2.42 answers.
+        let data = json!({
+            "resultType": "vector",
+            "result": [
+                { "metric": { "__name__": "app_greetings_total", "job": "app",
+                              "greeting_language": "en" },
+                  "value": [1764133200.123, "5"] },
+            ],
+        });
+        let series = parse_vector(&data).unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].0["greeting_language"], "en");
+        assert_eq!(series[0].1, 5.0);
+        assert!(
+            parse_vector(&json!({ "resultType": "matrix", "result": [] })).is_err()
+        );
+    }
+}
