@@ -275,7 +275,21 @@ fn grpc_request_record<T>(
         signal,
         transport: "grpc",
         compression: header_str(&headers, "grpc-encoding"),
+        headers: text_headers(&headers),
     }
+}
+
+/// The headers whose values are text, by lowercase name.
+fn text_headers(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 fn invalid<T>(message: String) -> Result<T, tonic::Status> {
@@ -479,6 +493,7 @@ where
         signal,
         transport,
         compression,
+        headers: text_headers(headers),
     };
     Ok((record, message))
 }

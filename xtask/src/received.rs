@@ -79,6 +79,9 @@ pub struct RequestRecord {
     pub transport: &'static str,
     /// The `content-encoding` / `grpc-encoding` header, when compressed.
     pub compression: Option<String>,
+    /// Every header (gRPC: metadata) with a text value, names lowercase.
+    /// What a vendor's endpoint checks: `api-key`, `authorization` ...
+    pub headers: std::collections::BTreeMap<String, String>,
 }
 
 /// Everything received so far.

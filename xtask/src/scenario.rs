@@ -170,6 +170,24 @@ pub struct Expect {
     /// Queries to Prometheus, checked before the processes stop.
     #[serde(default)]
     pub promql: Vec<PromqlExpectation>,
+    /// Export requests that must arrive: what a vendor's endpoint checks.
+    #[serde(default)]
+    pub request: Vec<RequestExpectation>,
+}
+
+/// At least one export request with all of these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestExpectation {
+    /// `traces`, `metrics` or `logs`.
+    pub signal: String,
+    /// `grpc`, `http/protobuf` or `http/json`.
+    pub transport: Option<String>,
+    /// `gzip`, or `"none"` for an uncompressed body.
+    pub compression: Option<String>,
+    /// Headers (names lowercase) with exactly these values.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// An instant PromQL query that must return at least one series.
@@ -1061,6 +1079,52 @@ fn span_matches(
 /// What is missing or wrong; empty when everything expected arrived.
 pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
     let mut failures = Vec::new();
+    for e in &expect.request {
+        let found = received.requests.iter().any(|r| {
+            r.signal == e.signal
+                && e.transport.as_deref().is_none_or(|t| t == r.transport)
+                && e.compression
+                    .as_deref()
+                    .is_none_or(|c| r.compression.as_deref().unwrap_or("none") == c)
+                && e.headers.iter().all(|(k, v)| r.headers.get(k) == Some(v))
+        });
+        if !found {
+            let seen: Vec<String> = received
+                .requests
+                .iter()
+                .filter(|r| r.signal == e.signal)
+                .map(|r| {
+                    format!(
+                        "{} {} {:?}",
+                        r.transport,
+                        r.compression.as_deref().unwrap_or("none"),
+                        r.headers
+                            .iter()
+                            .filter(|(k, _)| e.headers.contains_key(*k))
+                            .collect::<Vec<_>>()
+                    )
+                })
+                .collect();
+            failures.push(format!(
+                "a {} export request{}{}{}; {} such requests arrived: {seen:?}",
+                e.signal,
+                e.transport
+                    .as_deref()
+                    .map(|t| format!(" over {t}"))
+                    .unwrap_or_default(),
+                e.compression
+                    .as_deref()
+                    .map(|c| format!(" compressed {c}"))
+                    .unwrap_or_default(),
+                if e.headers.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with headers {:?}", e.headers)
+                },
+                seen.len()
+            ));
+        }
+    }
     for e in &expect.span {
         let n = received
             .spans
