@@ -94,8 +94,9 @@ pub fn preflight(
     let Some(name) = var("OTLP_VENDOR").filter(|v| !v.is_empty()) else {
         return Ok((None, Vec::new()));
     };
-    let vendor = Vendor::from_name(&name)
-        .ok_or_else(|| PreflightError::UnknownVendor(name))?;
+    let Some(vendor) = Vendor::from_name(&name) else {
+        return Err(PreflightError::UnknownVendor(name));
+    };
     // The traces variable wins over the general one, as in the exporter.
     let headers = var("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
         .or_else(|| var("OTEL_EXPORTER_OTLP_HEADERS"))
