@@ -227,6 +227,10 @@ pub struct SpanExpectation {
     pub max_duration_ms: Option<f64>,
     /// The span links to a span of this name (by trace and span id).
     pub linked_to: Option<String>,
+    /// The trace id starts with the time (32 bits of Unix seconds, within
+    /// the last hour), as AWS X-Ray requires.
+    #[serde(default)]
+    pub trace_id_time: bool,
 }
 
 /// A metric that must arrive with at least one data point.
@@ -1026,10 +1030,27 @@ fn describe_span(e: &SpanExpectation) -> String {
     if let Some(target) = &e.linked_to {
         text += &format!(" linked to {target:?}");
     }
+    if e.trace_id_time {
+        text += " with a trace id that starts with the time";
+    }
     match e.count {
         Some(n) => text + &format!(", exactly {n}"),
         None => text + ", at least 1",
     }
+}
+
+/// The first 8 hex digits are Unix seconds from the last hour.
+fn starts_with_recent_time(trace_id: &str) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    trace_id
+        .get(..8)
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .is_some_and(|seconds| {
+            seconds <= now + 60 && now.saturating_sub(seconds) < 3600
+        })
 }
 
 fn span_matches(
@@ -1038,6 +1059,7 @@ fn span_matches(
     received: &Received,
 ) -> bool {
     if span.name != e.name
+        || (e.trace_id_time && !starts_with_recent_time(&span.trace_id))
         || e.kind.as_deref().is_some_and(|k| k != span.kind)
         || e.status.as_deref().is_some_and(|s| s != span.status)
         || e.service.as_deref().is_some_and(|s| s != span.service_name)

@@ -21,7 +21,17 @@ pub async fn serve(
     default_port: u16,
     app: impl FnOnce(&Meter, SocketAddr) -> Router,
 ) -> Result<(), Box<dyn Error>> {
-    let telemetry = crate::telemetry::init(service_name)?;
+    serve_with(service_name, default_port, Default::default(), app).await
+}
+
+/// As [`serve`], with telemetry [`Extensions`](crate::telemetry::Extensions).
+pub async fn serve_with(
+    service_name: &'static str,
+    default_port: u16,
+    extensions: crate::telemetry::Extensions,
+    app: impl FnOnce(&Meter, SocketAddr) -> Router,
+) -> Result<(), Box<dyn Error>> {
+    let telemetry = crate::telemetry::init_with(service_name, extensions)?;
     let listener = listen(default_port).await?;
     let meter = opentelemetry::global::meter(service_name);
     let router = app(&meter, listener.local_addr()?);

@@ -5,7 +5,8 @@
 use std::error::Error;
 use std::process::ExitCode;
 
-use example_prometheus::{app, server, telemetry};
+use example_prometheus::telemetry::{self, Extensions};
+use example_prometheus::{app, server};
 
 const SERVICE_NAME: &str = "prometheus-example";
 const DEFAULT_PORT: u16 = 3080;
@@ -23,8 +24,13 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let scrape = opentelemetry_prometheus::exporter()
         .with_registry(registry.clone())
         .build()?;
-    let telemetry =
-        telemetry::init_with(SERVICE_NAME, |metrics| metrics.with_reader(scrape))?;
+    let telemetry = telemetry::init_with(
+        SERVICE_NAME,
+        Extensions {
+            metrics: Some(Box::new(|metrics| metrics.with_reader(scrape))),
+            ..Extensions::default()
+        },
+    )?;
 
     let listener = server::listen(DEFAULT_PORT).await?;
     let meter = opentelemetry::global::meter(SERVICE_NAME);

@@ -20,6 +20,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::global;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{
@@ -29,7 +30,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
 use tracing::callsite::Identifier;
 use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
@@ -135,18 +136,38 @@ impl Drop for Telemetry {
 pub fn init(
     default_service_name: &'static str,
 ) -> Result<Telemetry, TelemetryError> {
-    init_with(default_service_name, |meter| meter)
+    init_with(default_service_name, Extensions::default())
 }
 // ANCHOR_END: init
 
+// ANCHOR: extensions
+/// What a service adds to, or changes in, the standard set-up.
+#[derive(Default)]
+pub struct Extensions {
+    /// Adds to the meter provider: a second reader, say, for Prometheus.
+    pub metrics:
+        Option<Box<dyn FnOnce(MeterProviderBuilder) -> MeterProviderBuilder>>,
+    /// Adds to the tracer provider: another id generator, say, for X-Ray.
+    pub traces:
+        Option<Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>>,
+    /// Replace the W3C trace context propagator. All of them inject; on
+    /// extraction, a later one's context replaces an earlier one's.
+    pub propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>>,
+}
+// ANCHOR_END: extensions
+
 // ANCHOR: init_with
-/// As [`init`], and `metrics` may add to the meter provider, such as a
-/// second reader that a Prometheus server scrapes.
+/// As [`init`], with the service's [`Extensions`].
 pub fn init_with(
     default_service_name: &'static str,
-    metrics: impl FnOnce(MeterProviderBuilder) -> MeterProviderBuilder,
+    extensions: Extensions,
 ) -> Result<Telemetry, TelemetryError> {
-    global::set_text_map_propagator(TraceContextPropagator::new());
+    if extensions.propagators.is_empty() {
+        global::set_text_map_propagator(TraceContextPropagator::new());
+    } else {
+        let propagators = TextMapCompositePropagator::new(extensions.propagators);
+        global::set_text_map_propagator(propagators);
+    }
     let console_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let console = tracing_subscriber::fmt::layer()
@@ -160,13 +181,19 @@ pub fn init_with(
     let resource = resource(default_service_name);
     let tracer = SdkTracerProvider::builder()
         .with_resource(resource.clone())
-        .with_batch_exporter(span_exporter()?)
-        .build();
-    let meter = metrics(
-        SdkMeterProvider::builder()
-            .with_resource(resource.clone())
-            .with_periodic_exporter(metric_exporter()?),
-    )
+        .with_batch_exporter(span_exporter()?);
+    let tracer = match extensions.traces {
+        Some(extend) => extend(tracer),
+        None => tracer,
+    }
+    .build();
+    let meter = SdkMeterProvider::builder()
+        .with_resource(resource.clone())
+        .with_periodic_exporter(metric_exporter()?);
+    let meter = match extensions.metrics {
+        Some(extend) => extend(meter),
+        None => meter,
+    }
     .build();
     let logger = SdkLoggerProvider::builder()
         .with_resource(resource)
