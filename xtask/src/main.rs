@@ -17,6 +17,7 @@ mod prometheus;
 mod received;
 mod scenario;
 mod snippets;
+mod stack;
 mod tree;
 mod verify;
 mod waterfall;
@@ -90,6 +91,13 @@ enum Task {
     },
     /// Build the examples' browser front ends (wasm) into target/web and print their sizes.
     Web,
+    /// Start, stop or list a docker stack under docker/ (needs a Docker engine).
+    Stack {
+        #[arg(value_enum)]
+        action: StackAction,
+        /// The stack (a directory of docker/); all of them for down and status.
+        name: Option<String>,
+    },
     /// Build the book into target/book and check its links.
     Book,
     /// Serve the book on localhost with live reload.
@@ -121,6 +129,13 @@ enum Task {
         #[arg(long, default_value_t = 1_000)]
         reconciles: usize,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum StackAction {
+    Up,
+    Down,
+    Status,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -201,6 +216,14 @@ fn run(task: Task) -> Result<()> {
             quiet,
         } => runtime()?.block_on(live::run(grpc_port, http_port, quiet)),
         Task::Web => web::run(),
+        Task::Stack { action, name } => {
+            let action = match action {
+                StackAction::Up => "up",
+                StackAction::Down => "down",
+                StackAction::Status => "status",
+            };
+            stack::run(action, name.as_deref())
+        }
         Task::Book => book::build(),
         Task::Serve { port } => book::serve(port),
         Task::Bench {

@@ -13,8 +13,8 @@ use crate::postgres::{self, Postgres};
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
 use crate::{
-    book, cases, generate, interop, pins, prometheus, snippets, waterfall, web,
-    webdriver,
+    book, cases, generate, interop, pins, prometheus, snippets, stack, waterfall,
+    web, webdriver,
 };
 
 /// The steps, in the order they run.
@@ -42,6 +42,8 @@ pub enum Step {
     Book,
     /// The GitHub workflows pass actionlint.
     Workflows,
+    /// The docker stacks: valid Compose files, images pinned, dashboards JSON.
+    Stacks,
 }
 
 impl Step {
@@ -58,6 +60,7 @@ impl Step {
             Step::Interop,
             Step::Book,
             Step::Workflows,
+            Step::Stacks,
         ]
     }
 
@@ -74,6 +77,7 @@ impl Step {
             Step::Interop => "interop",
             Step::Book => "book",
             Step::Workflows => "workflows",
+            Step::Stacks => "stacks",
         }
     }
 }
@@ -236,6 +240,10 @@ fn run_step(
             Ok(Outcome::Passed)
         }
         Step::Workflows => workflows(),
+        Step::Stacks => match stack::check()? {
+            None => Ok(Outcome::Skipped(stack::INSTALL_HINT.into())),
+            Some(found) => problems("the docker stacks", found),
+        },
     }
 }
 
