@@ -15,6 +15,7 @@ mod polars_bench;
 mod postgres;
 mod prometheus;
 mod received;
+mod rotel;
 mod scenario;
 mod snippets;
 mod stack;

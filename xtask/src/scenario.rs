@@ -45,6 +45,11 @@ pub struct Scenario {
     /// OTLP protocols to run the scenario with, one run each (first one is snapshotted).
     #[serde(default = "default_protocols")]
     pub protocols: Vec<String>,
+    /// Collectors to put between the processes and the embedded collector,
+    /// one more run each (over the first protocol), with the same
+    /// expectations: nothing may be lost on the way. `rotel` is the one.
+    #[serde(default)]
+    pub through: Vec<String>,
     #[serde(default)]
     pub traffic: Vec<Traffic>,
     /// What a user does in a headless Chromium, after the traffic (the
@@ -425,11 +430,41 @@ pub async fn run(
             example_dir: &example.dir,
             database_url: database_url.as_deref(),
         };
-        let received = run_once(scenario, &context, protocol, target_dir)
+        let received = run_once(scenario, &context, protocol, None, target_dir)
             .await
             .with_context(|| format!("scenario {} over {protocol}", example.slug))?;
         reports.push(RunReport {
             protocol: protocol.clone(),
+            received,
+            elapsed: started.elapsed(),
+        });
+    }
+    let first = scenario
+        .protocols
+        .first()
+        .map_or("http/protobuf", String::as_str);
+    for tier in &scenario.through {
+        if tier != "rotel" {
+            bail!(
+                "through = [{tier:?}]: the only collector the runner knows is rotel"
+            );
+        }
+        let started = Instant::now();
+        let database_url = match postgres {
+            Some(postgres) if scenario.needs.iter().any(|n| n == "postgres") => {
+                Some(postgres.fresh_database()?)
+            }
+            _ => None,
+        };
+        let context = RunContext {
+            example_dir: &example.dir,
+            database_url: database_url.as_deref(),
+        };
+        let received = run_once(scenario, &context, first, Some(tier), target_dir)
+            .await
+            .with_context(|| format!("scenario {} through {tier}", example.slug))?;
+        reports.push(RunReport {
+            protocol: format!("{first} through {tier}"),
             received,
             elapsed: started.elapsed(),
         });
@@ -447,13 +482,22 @@ async fn run_once(
     scenario: &Scenario,
     context: &RunContext<'_>,
     protocol: &str,
+    through: Option<&str>,
     target_dir: &Path,
 ) -> Result<Received> {
     let collector = Collector::start(0, 0).await?;
-    let endpoint = if protocol == "grpc" {
-        collector.grpc_endpoint()
-    } else {
-        collector.http_endpoint()
+    // The processes export to rotel, when it is in between, and rotel to us.
+    let rotel = match through {
+        Some(_) => {
+            Some(crate::rotel::Rotel::start(&collector.grpc_endpoint()).await?)
+        }
+        None => None,
+    };
+    let endpoint = match (&rotel, protocol == "grpc") {
+        (Some(rotel), true) => rotel.grpc_endpoint.clone(),
+        (Some(rotel), false) => rotel.http_endpoint.clone(),
+        (None, true) => collector.grpc_endpoint(),
+        (None, false) => collector.http_endpoint(),
     };
 
     let otlp_http = collector.http_endpoint();
@@ -505,6 +549,9 @@ async fn run_once(
         if let Err(e) = process.stop().await {
             exit_problems.push(format!("{e:#}"));
         }
+    }
+    if let Some(rotel) = rotel {
+        rotel.stop().await;
     }
     outcome?;
     if !exit_problems.is_empty() {
