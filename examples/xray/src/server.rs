@@ -21,10 +21,12 @@ pub async fn serve(
     default_port: u16,
     app: impl FnOnce(&Meter, SocketAddr) -> Router,
 ) -> Result<(), Box<dyn Error>> {
-    serve_with(service_name, default_port, Default::default(), app).await
+    let telemetry = crate::telemetry::init(service_name)?;
+    run(telemetry, service_name, default_port, app).await
 }
 
 /// As [`serve`], with telemetry [`Extensions`](crate::telemetry::Extensions).
+#[allow(dead_code, reason = "for the services that extend telemetry")]
 pub async fn serve_with(
     service_name: &'static str,
     default_port: u16,
@@ -32,6 +34,15 @@ pub async fn serve_with(
     app: impl FnOnce(&Meter, SocketAddr) -> Router,
 ) -> Result<(), Box<dyn Error>> {
     let telemetry = crate::telemetry::init_with(service_name, extensions)?;
+    run(telemetry, service_name, default_port, app).await
+}
+
+async fn run(
+    telemetry: crate::telemetry::Telemetry,
+    service_name: &'static str,
+    default_port: u16,
+    app: impl FnOnce(&Meter, SocketAddr) -> Router,
+) -> Result<(), Box<dyn Error>> {
     let listener = listen(default_port).await?;
     let meter = opentelemetry::global::meter(service_name);
     let router = app(&meter, listener.local_addr()?);
