@@ -41,6 +41,9 @@ const ENDPOINT_META: &str = "otel-exporter-otlp-endpoint";
 const BATCH_DELAY_MS: i32 = 500;
 /// Spans per request; a full batch is sent at once.
 const MAX_BATCH: usize = 256;
+/// The bytes a `keepalive` request may carry (browsers allow 64 KiB in
+/// flight, for all of a page's keepalive requests together).
+const KEEPALIVE_LIMIT: usize = 60 * 1024;
 /// Spans held while the collector is unreachable; later ones are dropped.
 const MAX_QUEUE: usize = 2048;
 /// The name tracers in this module use.
@@ -326,16 +329,33 @@ impl FetchSpanProcessor {
                 return;
             }
             let resource = lock(&self.shared.resource).clone();
-            let body = encode(batch, &resource);
-            let url = self.shared.url.clone();
-            wasm_bindgen_futures::spawn_local(async move {
-                if let Err(e) = post(&url, &body, keepalive).await {
-                    web_sys::console::warn_1(
-                        &format!("OTLP export to {url}: {e}").into(),
-                    );
-                }
-            });
+            self.post_batch(batch, &resource, keepalive);
         }
+    }
+
+    /// Encodes and posts a batch. A `keepalive` body over the browser's
+    /// limit would be refused outright, so such a batch goes in halves.
+    fn post_batch(
+        &self,
+        mut batch: Vec<SpanData>,
+        resource: &Resource,
+        keepalive: bool,
+    ) {
+        let body = encode(batch.clone(), resource);
+        if keepalive && body.len() > KEEPALIVE_LIMIT && batch.len() > 1 {
+            let second = batch.split_off(batch.len() / 2);
+            self.post_batch(batch, resource, keepalive);
+            self.post_batch(second, resource, keepalive);
+            return;
+        }
+        let url = self.shared.url.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(e) = post(&url, &body, keepalive).await {
+                web_sys::console::warn_1(
+                    &format!("OTLP export to {url}: {e}").into(),
+                );
+            }
+        });
     }
 
     /// Sends the queue when the page is hidden: the last chance a page gets.
