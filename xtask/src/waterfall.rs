@@ -88,7 +88,7 @@ pub fn render_spans(spans: Vec<&SpanRecord>, title: &str, distinct: bool) -> Str
                 )),
                 MARGIN + row.depth * 14,
                 y + 15,
-                escape(&row.name),
+                escape(&fit(&row.name, LABEL_WIDTH - row.depth * 14)),
                 y + 4,
                 (x1 - x0).max(2),
                 ROW - 8,
@@ -249,6 +249,20 @@ fn rows(trace: &[&SpanRecord]) -> Vec<Row> {
         .collect()
 }
 
+/// Average width of a character of the labels, in pixels (12 px sans-serif).
+const CHAR_WIDTH: u32 = 7;
+
+/// `name`, cut with "…" to fit `width` pixels and a gap before the bars;
+/// the whole name stays in the row's tooltip.
+fn fit(name: &str, width: u32) -> String {
+    let room = (width.saturating_sub(12) / CHAR_WIDTH) as usize;
+    if name.chars().count() <= room {
+        return name.to_owned();
+    }
+    let kept: String = name.chars().take(room.saturating_sub(1)).collect();
+    format!("{kept}…")
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -352,6 +366,28 @@ mod tests {
             &span("c", Some("a"), "POST /api", 1_000_200, 1_000_700),
         ]);
         assert!(rows[1].start >= rows[0].start && rows[1].end <= rows[0].end);
+    }
+
+    #[test]
+    fn long_names_are_cut_to_the_label_column() {
+        let long = "PATCH /apis/apps/v1/namespaces/{namespace}/deployments/{name}";
+        let cut = fit(long, LABEL_WIDTH);
+        assert!(cut.ends_with('…'), "{cut}");
+        assert!(
+            cut.chars().count() as u32 * CHAR_WIDTH <= LABEL_WIDTH - 12 + CHAR_WIDTH
+        );
+        assert_eq!(fit("GET /hello", LABEL_WIDTH), "GET /hello");
+        let svg = render(
+            &Received {
+                spans: vec![span("a", None, long, 1, 2)],
+                ..Default::default()
+            },
+            "example",
+        );
+        assert!(
+            svg.contains(&format!("<title>{}", escape(long))),
+            "tooltip keeps it"
+        );
     }
 
     #[test]
