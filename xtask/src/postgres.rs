@@ -96,7 +96,7 @@ impl Postgres {
             .arg(&data)
             .args(["-U", "postgres", "-A", "trust", "--no-sync"]))
         .context("initdb failed")?;
-        let port = free_port()?;
+        let port = crate::workspace::free_port()?;
         let options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off",
@@ -192,12 +192,6 @@ fn find_bin() -> Option<PathBuf> {
         std::env::split_paths(&path)
             .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
     })
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 fn is_root() -> bool {

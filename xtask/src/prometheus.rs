@@ -21,11 +21,7 @@ const READY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// `prometheus` on this machine.
 pub fn binary() -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("prometheus"))
-            .find(|p| p.is_file())
-    })
+    crate::workspace::on_path("prometheus")
 }
 
 /// A job: the targets Prometheus scrapes under one `job` label.
@@ -41,7 +37,7 @@ pub struct Prometheus {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
-    dir: PathBuf,
+    _dir: crate::workspace::ScratchDir,
     http: reqwest::Client,
 }
 
@@ -51,17 +47,8 @@ impl Prometheus {
     pub async fn start(jobs: &[Job]) -> Result<Prometheus> {
         let binary =
             binary().with_context(|| format!("no prometheus: {INSTALL_HINT}"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let dir = std::env::temp_dir()
-            .join(format!("prometheus-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let port = crate::workspace::free_port()?;
+        let dir = crate::workspace::ScratchDir::new("prometheus")?;
         let mut config = String::from(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
         );
@@ -71,13 +58,13 @@ impl Prometheus {
                 job.name, job.metrics_path, job.target
             );
         }
-        let config_path = dir.join("prometheus.yml");
+        let config_path = dir.0.join("prometheus.yml");
         std::fs::write(&config_path, config)?;
         let child = Command::new(&binary)
             .arg(format!("--config.file={}", config_path.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
-                dir.join("data").display()
+                dir.0.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--web.enable-remote-write-receiver")
@@ -90,7 +77,7 @@ impl Prometheus {
         let prometheus = Prometheus {
             child,
             url: format!("http://127.0.0.1:{port}"),
-            dir,
+            _dir: dir,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()?,
@@ -161,7 +148,6 @@ fn parse_vector(data: &Value) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
 impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

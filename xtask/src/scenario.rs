@@ -417,38 +417,29 @@ pub async fn run(
     target_dir: &Path,
     postgres: Option<&crate::postgres::Postgres>,
 ) -> Result<Vec<RunReport>> {
-    let mut reports = Vec::new();
-    for protocol in &scenario.protocols {
-        let started = Instant::now();
-        let database_url = match postgres {
-            Some(postgres) if scenario.needs.iter().any(|n| n == "postgres") => {
-                Some(postgres.fresh_database()?)
-            }
-            _ => None,
-        };
-        let context = RunContext {
-            example_dir: &example.dir,
-            database_url: database_url.as_deref(),
-        };
-        let received = run_once(scenario, &context, protocol, None, target_dir)
-            .await
-            .with_context(|| format!("scenario {} over {protocol}", example.slug))?;
-        reports.push(RunReport {
-            protocol: protocol.clone(),
-            received,
-            elapsed: started.elapsed(),
-        });
-    }
-    let first = scenario
-        .protocols
-        .first()
-        .map_or("http/protobuf", String::as_str);
     for tier in &scenario.through {
         if tier != "rotel" {
             bail!(
                 "through = [{tier:?}]: the only collector the runner knows is rotel"
             );
         }
+    }
+    // One run per protocol, then one more per collector tier, over the first.
+    let first = scenario
+        .protocols
+        .first()
+        .map_or("http/protobuf", String::as_str);
+    let runs = scenario
+        .protocols
+        .iter()
+        .map(|p| (p.as_str(), None))
+        .chain(scenario.through.iter().map(|t| (first, Some(t.as_str()))));
+    let mut reports = Vec::new();
+    for (protocol, through) in runs {
+        let label = match through {
+            Some(tier) => format!("{protocol} through {tier}"),
+            None => protocol.to_owned(),
+        };
         let started = Instant::now();
         let database_url = match postgres {
             Some(postgres) if scenario.needs.iter().any(|n| n == "postgres") => {
@@ -460,11 +451,11 @@ pub async fn run(
             example_dir: &example.dir,
             database_url: database_url.as_deref(),
         };
-        let received = run_once(scenario, &context, first, Some(tier), target_dir)
+        let received = run_once(scenario, &context, protocol, through, target_dir)
             .await
-            .with_context(|| format!("scenario {} through {tier}", example.slug))?;
+            .with_context(|| format!("scenario {} over {label}", example.slug))?;
         reports.push(RunReport {
-            protocol: format!("{first} through {tier}"),
+            protocol: label,
             received,
             elapsed: started.elapsed(),
         });

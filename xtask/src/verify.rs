@@ -450,9 +450,7 @@ impl Resources {
 fn examples_needing(service: &str) -> Result<Vec<Example>> {
     let mut needing = Vec::new();
     for example in workspace::examples()? {
-        let path = example.scenario_path();
-        if path.exists() && scenario::load(&path)?.needs.iter().any(|n| n == service)
-        {
+        if needs(&example, service)? {
             needing.push(example);
         }
     }

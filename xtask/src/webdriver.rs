@@ -10,6 +10,8 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+use crate::workspace::{self, ScratchDir};
+
 /// What to install when the browser is missing.
 pub const INSTALL_HINT: &str = "install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)";
 
@@ -20,18 +22,10 @@ const DRIVER_DEADLINE: Duration = Duration::from_secs(20);
 
 /// `chromium` and `chromedriver`, when both are on this machine.
 pub fn programs() -> Option<(PathBuf, PathBuf)> {
-    let find = |names: &[&str]| {
-        names.iter().find_map(|name| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join(name))
-                    .find(|p| p.is_file())
-            })
-        })
-    };
-    let chromium = find(&["chromium", "chromium-browser", "google-chrome"])?;
-    let driver = find(&["chromedriver"])?;
-    Some((chromium, driver))
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| workspace::on_path(name))?;
+    Some((chromium, workspace::on_path("chromedriver")?))
 }
 
 /// A browser session; `quit` ends it (dropping kills the driver).
@@ -39,7 +33,7 @@ pub struct Browser {
     driver: Child,
     http: reqwest::Client,
     session: String,
-    _profile: TempDir,
+    _profile: ScratchDir,
 }
 
 impl Browser {
@@ -47,9 +41,7 @@ impl Browser {
     pub async fn start() -> Result<Browser> {
         let (chromium, driver_path) =
             programs().with_context(|| format!("no browser: {INSTALL_HINT}"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = workspace::free_port()?;
         let driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
@@ -76,7 +68,7 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let profile = TempDir::new("chromium-profile")?;
+        let profile = ScratchDir::new("chromium-profile")?;
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
             "goog:loggingPrefs": { "browser": "ALL" },
@@ -237,28 +229,5 @@ impl Browser {
     pub async fn quit(mut self) {
         let _ = self.call("DELETE", "", json!({})).await;
         let _ = self.driver.kill().await;
-    }
-}
-
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Result<TempDir> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let dir = std::env::temp_dir()
-            .join(format!("{prefix}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(TempDir(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
