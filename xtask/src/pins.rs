@@ -83,6 +83,16 @@ fn uses_workspace(item: &Item) -> bool {
     flag == Some(true)
 }
 
+/// `path = ".."` of a dependency, if it has one.
+fn path_of(item: &Item) -> Option<String> {
+    let path = match item {
+        Item::Value(Value::InlineTable(t)) => t.get("path")?.as_str(),
+        Item::Table(t) => t.get("path")?.as_str(),
+        _ => None,
+    };
+    path.map(str::to_owned)
+}
+
 fn set_version(item: &mut Item, version: &str) {
     match item {
         Item::Value(Value::InlineTable(t)) => {
@@ -100,11 +110,13 @@ fn set_version(item: &mut Item, version: &str) {
 pub fn check(write: bool) -> Result<Vec<String>> {
     let pins = table()?;
     let mut problems = Vec::new();
-    let manifests = workspace::examples()?
-        .iter()
-        .map(workspace::manifests_of)
-        .collect::<Result<Vec<_>>>()?;
-    for path in manifests.into_iter().flatten() {
+    let mut manifests = Vec::new();
+    for example in workspace::examples()? {
+        for manifest in workspace::manifests_of(&example)? {
+            manifests.push((example.dir.clone(), manifest));
+        }
+    }
+    for (example_dir, path) in manifests {
         let mut doc = read(&path)?;
         let mut changed = false;
         let file = relative(&path);
@@ -145,6 +157,25 @@ pub fn check(write: bool) -> Result<Vec<String>> {
                     problems.push(format!(
                         "{file}: [{table_name}] `{name}` uses `workspace = true`; write the version out so a copied example builds alone"
                     ));
+                    continue;
+                }
+                // A crate of the example itself (a server depending on its
+                // own front end): unpinned, and it must stay inside the
+                // example, or a copied example would not build.
+                if let Some(dep_path) = path_of(item) {
+                    let base = path.parent().unwrap_or(&example_dir);
+                    let root =
+                        example_dir.canonicalize().unwrap_or(example_dir.clone());
+                    let inside = base
+                        .join(&dep_path)
+                        .canonicalize()
+                        .is_ok_and(|p| p.starts_with(&root));
+                    if !inside {
+                        problems.push(format!(
+                            "{file}: [{table_name}] `{name}` has path \"{dep_path}\", which is not inside {}; an example depends only on pinned crates and its own",
+                            relative(&example_dir)
+                        ));
+                    }
                     continue;
                 }
                 let Some(expected) = pins.get(name.get()) else {

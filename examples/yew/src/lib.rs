@@ -1,6 +1,8 @@
 //! The server side of the Yew example: a notes API, the page that loads the
-//! front end, and the front end's built files.
+//! front end (empty, or rendered here with the notes in it), and the front
+//! end's built files.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -9,9 +11,15 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use example_yew_web::{App, INITIAL_NOTES_ID, Props};
+use opentelemetry::global;
 use opentelemetry::metrics::Meter;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower_http::services::ServeDir;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// A note: the front end's type, shared by the API, the page and the browser.
+pub use example_yew_web::Note;
 
 pub mod http;
 
@@ -19,13 +27,6 @@ pub mod http;
 pub const FRONT_END_JS: &str = "example_yew_web.js";
 /// The longest note the API accepts, in characters.
 pub const MAX_NOTE_CHARS: usize = 280;
-
-/// A note as the API returns it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Note {
-    pub id: u64,
-    pub text: String,
-}
 
 /// A note as the front end posts it.
 #[derive(Debug, Deserialize)]
@@ -57,7 +58,8 @@ struct AppState {
 }
 
 // ANCHOR: app
-/// The whole service: `/` (the page), `/pkg/*` (the front end), `/api/notes`.
+/// The whole service: `/` (the page), `/ssr` (the page rendered with its
+/// notes), `/pkg/*` (the front end), `/api/notes`.
 pub fn app(web: Web, meter: &Meter) -> Router {
     let pkg = ServeDir::new(&web.pkg_dir);
     let state = AppState {
@@ -69,6 +71,7 @@ pub fn app(web: Web, meter: &Meter) -> Router {
     };
     let router = Router::new()
         .route("/", get(index))
+        .route("/ssr", get(rendered_page))
         .route("/api/notes", get(list_notes).post(add_note))
         .nest_service("/pkg", pkg)
         .with_state(state);
@@ -91,33 +94,120 @@ async fn index(State(state): State<AppState>) -> Response {
         tracing::error!(%pkg_dir, "front end not built");
         return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
     }
-    let endpoint = match &state.web.browser_otlp_endpoint {
+    Html(page(&head(&state.web), "", true)).into_response()
+}
+// ANCHOR_END: index
+
+// ANCHOR: rendered_page
+/// The page rendered here: the notes are in the HTML, so it reads without
+/// JavaScript, and the front end, once loaded, hydrates it with the same
+/// notes (as JSON in the page). The page carries this request's trace
+/// context, so the browser's page load joins the trace that rendered it.
+async fn rendered_page(State(state): State<AppState>) -> Response {
+    let notes = state
+        .notes
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    // `<` escaped: a note cannot close the script element it travels in.
+    let initial = match serde_json::to_string(&notes) {
+        Ok(json) => json.replace('<', "\\u003c"),
+        Err(e) => {
+            tracing::error!(error = %e, "notes not serialisable");
+            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                .into_response();
+        }
+    };
+    let body = render(notes).await;
+    let mut head = head(&state.web);
+    head.push_str(&trace_context_meta());
+    head.push_str(&format!(
+        r#"<script type="application/json" id="{INITIAL_NOTES_ID}">"#
+    ));
+    head.push_str(&initial);
+    head.push_str("</script>");
+    let built = state.web.is_built();
+    if !built {
+        // Still a page, without hydration: the HTML has the notes.
+        tracing::warn!("front end not built: serving the page without it");
+    }
+    Html(page(&head, &body, built)).into_response()
+}
+
+/// `App` rendered to HTML, with the markers hydration needs. Yew renders on
+/// its own runtime; this span measures the wait for it.
+#[tracing::instrument(
+    name = "render page",
+    skip_all,
+    fields(notes.count = notes.len() as i64)
+)]
+async fn render(notes: Vec<Note>) -> String {
+    let props = move || Props {
+        initial: Some(notes),
+    };
+    yew::ServerRenderer::<App>::with_props(props).render().await
+}
+
+/// `<meta>` tags with the current span's context, written by the global
+/// propagator (W3C: `traceparent`, and `tracestate` when set).
+fn trace_context_meta() -> String {
+    let cx = tracing::Span::current().context();
+    let mut carrier = HashMap::new();
+    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    let mut tags: Vec<String> = carrier
+        .iter()
+        .map(|(name, value)| {
+            format!(
+                r#"<meta name="{name}" content="{}">"#,
+                escape_attribute(value)
+            )
+        })
+        .collect();
+    tags.sort();
+    tags.concat()
+}
+// ANCHOR_END: rendered_page
+
+/// The head both pages share: where the browser exports to, if anywhere.
+fn head(web: &Web) -> String {
+    match &web.browser_otlp_endpoint {
         Some(url) => format!(
             r#"<meta name="otel-exporter-otlp-endpoint" content="{}">"#,
             escape_attribute(url)
         ),
         None => String::new(),
+    }
+}
+
+/// The whole document, loading the front end as an ES module if
+/// `front_end`. Yew renders into (or hydrates) `<body>`, so the body holds
+/// nothing but the app.
+fn page(head: &str, body: &str, front_end: bool) -> String {
+    let script = if front_end {
+        format!(
+            r#"<script type="module">
+import init from "/pkg/{FRONT_END_JS}";
+init();
+</script>"#
+        )
+    } else {
+        String::new()
     };
-    Html(format!(
+    format!(
         r#"<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>Notes</title>
 <link rel="icon" href="data:,">
-{endpoint}
-<script type="module">
-import init from "/pkg/{FRONT_END_JS}";
-init();
-</script>
+{head}
+{script}
 </head>
-<body></body>
+<body>{body}</body>
 </html>
 "#
-    ))
-    .into_response()
+    )
 }
-// ANCHOR_END: index
 
 fn escape_attribute(value: &str) -> String {
     value

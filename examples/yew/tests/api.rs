@@ -147,3 +147,43 @@ fn the_pkg_dir_comes_from_the_variable_or_the_target_dir() {
     );
     assert_eq!(pkg_dir(None, base), base.join("target/web/example-yew-web"));
 }
+
+#[tokio::test]
+async fn the_rendered_page_has_the_notes_in_its_html_and_its_state() {
+    let router = app(web(built_pkg("ssr"), None), &meter());
+    let (status, _) = send(router.clone(), post("a </script> <b>bold</b>")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) =
+        send(router, Request::get("/ssr").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    // The notes are in the document, escaped, with the status line the
+    // browser would show: readable without JavaScript.
+    assert!(
+        body.contains("Spans from the browser join the server&#x27;s trace.")
+            || body.contains("Spans from the browser join the server's trace."),
+        "{body}"
+    );
+    assert!(
+        body.contains("a &lt;/script&gt; &lt;b&gt;bold&lt;/b&gt;"),
+        "{body}"
+    );
+    assert!(body.contains("2 notes"), "{body}");
+    // The state for hydration: JSON that cannot close its script element.
+    let start = body.find(r#"id="initial-notes">"#).expect("state script") + 19;
+    let json = &body[start..start + body[start..].find("</script>").unwrap()];
+    let notes: Vec<Note> = serde_json::from_str(json).unwrap();
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[1].text, "a </script> <b>bold</b>");
+    assert!(body.contains(&format!("/pkg/{FRONT_END_JS}")), "{body}");
+}
+
+#[tokio::test]
+async fn the_rendered_page_serves_without_a_built_front_end() {
+    let missing = std::env::temp_dir().join("example-yew-no-such-dir");
+    let router = app(web(missing, None), &meter());
+    let (status, body) =
+        send(router, Request::get("/ssr").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("1 note"), "{body}");
+    assert!(!body.contains("/pkg/"), "no front end to load: {body}");
+}

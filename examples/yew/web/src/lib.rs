@@ -1,108 +1,86 @@
 //! The Yew front end: a list of notes and a form. Loading the page and adding
 //! a note are spans in the browser; the API calls they make carry
 //! `traceparent`, so the server's spans join the same traces.
-#![cfg(target_arch = "wasm32")]
+//!
+//! `App` compiles for every target: the browser renders or hydrates it, and
+//! the server (feature `ssr`) renders it to HTML for `/ssr`. Everything that
+//! touches the browser is in `client`, built for wasm only.
 
-use opentelemetry::trace::{FutureExt as _, TraceContextExt as _};
 use serde::{Deserialize, Serialize};
-use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::spawn_local;
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
+#[cfg(target_arch = "wasm32")]
 mod browser;
+#[cfg(target_arch = "wasm32")]
+mod client;
 
 /// `service.name` of the spans this page exports.
-const SERVICE_NAME: &str = "yew-web";
+pub const SERVICE_NAME: &str = "yew-web";
+/// The `id` of the `<script type="application/json">` that carries a
+/// server-rendered page's notes to the browser, which hydrates with them.
+pub const INITIAL_NOTES_ID: &str = "initial-notes";
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-struct Note {
-    id: u64,
-    text: String,
+/// A note, as the API returns it and as the page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: u64,
+    pub text: String,
 }
 
-#[derive(Serialize)]
-struct NewNote<'a> {
-    text: &'a str,
+/// `initial`: the notes a server rendered the page with. `None` for the
+/// client-rendered page, which fetches them once it runs.
+#[derive(Debug, Clone, PartialEq, Default, Properties)]
+pub struct Props {
+    #[prop_or_default]
+    pub initial: Option<Vec<Note>>,
 }
 
 /// What the page shows under the form.
 #[derive(Debug, Clone, PartialEq)]
-enum Status {
+pub enum Status {
     Loading,
     Ready,
     Added(u64),
     Failed(String),
 }
 
-// ANCHOR: start
-#[wasm_bindgen(start)]
-pub fn start() {
-    browser::init(SERVICE_NAME);
-    yew::Renderer::<App>::new().render();
-}
-// ANCHOR_END: start
-
+// ANCHOR: app
 #[component]
-fn App() -> Html {
-    let notes = use_state(Vec::<Note>::new);
-    let status = use_state(|| Status::Loading);
+pub fn App(props: &Props) -> Html {
+    let notes = use_state(|| props.initial.clone().unwrap_or_default());
+    let status = use_state(|| match props.initial {
+        Some(_) => Status::Ready,
+        None => Status::Loading,
+    });
     let input = use_node_ref();
+    // The button stays disabled until the app runs: a server-rendered page
+    // shows it before the front end has loaded, when a click would be lost.
+    let interactive = use_state(|| false);
 
-    // ANCHOR: load
+    // Effects and callbacks run in the browser only: a server render calls
+    // neither, so `client` exists for wasm alone.
     {
-        let (notes, status) = (notes.clone(), status.clone());
+        let (notes, status, rendered) =
+            (notes.clone(), status.clone(), props.initial.is_some());
+        let interactive = interactive.clone();
         use_effect_with((), move |_| {
-            // The page load span starts at navigation and ends once the
-            // notes are on screen; the GET below is its child.
-            let cx = browser::document_load();
-            spawn_local(
-                async move {
-                    match fetch_notes().await {
-                        Ok(list) => {
-                            notes.set(list);
-                            status.set(Status::Ready);
-                        }
-                        Err(e) => status.set(Status::Failed(e)),
-                    }
-                    opentelemetry::Context::current().span().end();
-                }
-                .with_context(cx),
-            );
+            interactive.set(true);
+            #[cfg(target_arch = "wasm32")]
+            client::page_loaded(notes, status, rendered);
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = (notes, status, rendered);
         });
     }
-    // ANCHOR_END: load
-
-    // ANCHOR: click
     let on_add = {
         let (notes, status, input) = (notes.clone(), status.clone(), input.clone());
         Callback::from(move |_: MouseEvent| {
-            let Some(field) = input.cast::<HtmlInputElement>() else {
-                return;
-            };
-            let text = field.value();
-            // A root span per click: the trace of one user action.
-            let cx = browser::user_action("click", "button#add");
-            let (notes, status) = (notes.clone(), status.clone());
-            spawn_local(
-                async move {
-                    let added = add_note(&text).await;
-                    let list = fetch_notes().await;
-                    match (added, list) {
-                        (Ok(note), Ok(list)) => {
-                            field.set_value("");
-                            notes.set(list);
-                            status.set(Status::Added(note.id));
-                        }
-                        (Err(e), _) | (_, Err(e)) => status.set(Status::Failed(e)),
-                    }
-                    opentelemetry::Context::current().span().end();
-                }
-                .with_context(cx),
-            );
+            #[cfg(target_arch = "wasm32")]
+            client::add_clicked(&input, notes.clone(), status.clone());
+            #[cfg(not(target_arch = "wasm32"))]
+            let _ = (&input, &notes, &status);
         })
     };
-    // ANCHOR_END: click
+    // ANCHOR_END: app
 
     let status_text = match &*status {
         Status::Loading => "loading…".to_owned(),
@@ -118,24 +96,8 @@ fn App() -> Html {
                 { for notes.iter().map(|n| html! { <li key={n.id}>{ &n.text }</li> }) }
             </ul>
             <input id="text" ref={input} placeholder="A new note" />
-            <button id="add" onclick={on_add}>{ "Add" }</button>
+            <button id="add" onclick={on_add} disabled={!*interactive}>{ "Add" }</button>
             <p id="status">{ status_text }</p>
         </main>
     }
-}
-
-async fn fetch_notes() -> Result<Vec<Note>, String> {
-    let body = browser::fetch("GET", "/api/notes", None)
-        .await
-        .map_err(|e| e.to_string())?;
-    serde_json::from_str(&body).map_err(|e| format!("bad notes: {e}"))
-}
-
-async fn add_note(text: &str) -> Result<Note, String> {
-    let body =
-        serde_json::to_string(&NewNote { text }).map_err(|e| e.to_string())?;
-    let created = browser::fetch("POST", "/api/notes", Some(body))
-        .await
-        .map_err(|e| e.to_string())?;
-    serde_json::from_str(&created).map_err(|e| format!("bad note: {e}"))
 }
