@@ -5,6 +5,7 @@ mod book;
 mod breaker_bench;
 mod cases;
 mod collector;
+mod ddagent;
 mod ecosystem;
 mod generate;
 mod interop;

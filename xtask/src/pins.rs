@@ -11,7 +11,8 @@ use toml_edit::{DocumentMut, Item, TableLike, Value};
 
 use crate::workspace::{self, relative};
 
-/// Lists crates allowed to appear in the lock in more than one version.
+/// Lists crates allowed to appear in the lock in more than one version: the
+/// other version, the manifests that may ask for it, and why.
 pub const EXCEPTIONS_FILE: &str = "pins-exceptions.toml";
 
 const DEPENDENCY_TABLES: &[&str] =
@@ -109,6 +110,7 @@ fn set_version(item: &mut Item, version: &str) {
 /// With `write`, fixes the examples' versions instead of reporting them.
 pub fn check(write: bool) -> Result<Vec<String>> {
     let pins = table()?;
+    let exceptions = exceptions()?;
     let mut problems = Vec::new();
     let mut manifests = Vec::new();
     for example in workspace::examples()? {
@@ -178,6 +180,16 @@ pub fn check(write: bool) -> Result<Vec<String>> {
                     }
                     continue;
                 }
+                // A version the exceptions file allows this manifest.
+                let found = version_of(item);
+                if exceptions.iter().any(|e| {
+                    e.name == name.get()
+                        && e.manifests.contains(&file)
+                        && found.as_deref()
+                            == Some(format!("={}", e.version).as_str())
+                }) {
+                    continue;
+                }
                 let Some(expected) = pins.get(name.get()) else {
                     problems.push(format!(
                         "{file}: [{table_name}] `{name}` is not in the pin table; add it to [workspace.dependencies] in Cargo.toml"
@@ -185,7 +197,6 @@ pub fn check(write: bool) -> Result<Vec<String>> {
                     continue;
                 };
                 let expected = format!("={expected}");
-                let found = version_of(item);
                 if found.as_deref() != Some(expected.as_str()) {
                     if write {
                         set_version(item, &expected);
@@ -205,7 +216,7 @@ pub fn check(write: bool) -> Result<Vec<String>> {
             println!("rewrote {}", relative(&path));
         }
     }
-    problems.extend(lock_duplicates()?);
+    problems.extend(lock_duplicates(&pins, &exceptions)?);
     Ok(problems)
 }
 
@@ -227,12 +238,39 @@ struct Exceptions {
     exception: Vec<Exception>,
 }
 
+/// A crate that may resolve to a second version: `version`, asked for only
+/// by `manifests` (paths from the workspace root), for `reason`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Exception {
     #[serde(rename = "crate")]
     name: String,
+    version: String,
+    manifests: Vec<String>,
     reason: String,
+}
+
+/// The exceptions file, checked: a reason and at least one manifest each.
+fn exceptions() -> Result<Vec<Exception>> {
+    let path = workspace::root().join(EXCEPTIONS_FILE);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(&path)?;
+    let exceptions: Exceptions = toml::from_str(&text).with_context(|| {
+        format!(
+            "{EXCEPTIONS_FILE} is not valid: each [[exception]] needs `crate`, `version`, `manifests` and `reason`"
+        )
+    })?;
+    for e in &exceptions.exception {
+        if e.reason.trim().is_empty() || e.manifests.is_empty() {
+            bail!(
+                "{EXCEPTIONS_FILE}: the exception for `{}` needs a reason and the manifests that use it",
+                e.name
+            );
+        }
+    }
+    Ok(exceptions.exception)
 }
 
 /// Crates that must resolve to one version: two copies of a trait crate mean
@@ -255,32 +293,15 @@ pub fn locked() -> Result<Vec<(String, String)>> {
         .collect())
 }
 
-fn lock_duplicates() -> Result<Vec<String>> {
-    let root = workspace::root();
+fn lock_duplicates(
+    pins: &BTreeMap<String, String>,
+    exceptions: &[Exception],
+) -> Result<Vec<String>> {
     let lock = Lock {
         package: locked()?
             .into_iter()
             .map(|(name, version)| LockedPackage { name, version })
             .collect(),
-    };
-    let exceptions_path = root.join(EXCEPTIONS_FILE);
-    let allowed: BTreeSet<String> = if exceptions_path.exists() {
-        let text = std::fs::read_to_string(&exceptions_path)?;
-        let exceptions: Exceptions = toml::from_str(&text)
-            .with_context(|| format!("{EXCEPTIONS_FILE} is not valid: each [[exception]] needs `crate` and `reason`"))?;
-        let mut allowed = BTreeSet::new();
-        for e in exceptions.exception {
-            if e.reason.trim().is_empty() {
-                bail!(
-                    "{EXCEPTIONS_FILE}: the exception for `{}` gives no reason",
-                    e.name
-                );
-            }
-            allowed.insert(e.name);
-        }
-        allowed
-    } else {
-        BTreeSet::new()
     };
     let mut versions: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for p in &lock.package {
@@ -288,9 +309,16 @@ fn lock_duplicates() -> Result<Vec<String>> {
             versions.entry(&p.name).or_default().insert(&p.version);
         }
     }
+    // Allowed: the pinned version plus the excepted ones, nothing else.
+    let allowed = |name: &str, found: &BTreeSet<&str>| {
+        found.iter().all(|v| {
+            pins.get(name).is_some_and(|p| p == v)
+                || exceptions.iter().any(|e| e.name == name && e.version == *v)
+        })
+    };
     Ok(versions
         .into_iter()
-        .filter(|(name, v)| v.len() > 1 && !allowed.contains(*name))
+        .filter(|(name, v)| v.len() > 1 && !allowed(name, v))
         .map(|(name, v)| {
             format!(
                 "Cargo.lock: `{name}` resolves to {} versions ({}); find who pulls the other with `cargo tree -i {name}@VERSION`, or list it with a reason in {EXCEPTIONS_FILE}",

@@ -140,6 +140,12 @@ impl Store {
         spans
     }
 
+    /// Stores spans that arrived in another format than OTLP (Datadog's
+    /// native intake, say), converted by the caller.
+    pub fn add_spans(&self, request: RequestRecord, spans: Vec<SpanRecord>) {
+        self.append(request, |r| r.spans.extend(spans));
+    }
+
     /// Stores a metric export and returns the metrics it carried.
     pub fn add_metrics(
         &self,

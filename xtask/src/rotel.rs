@@ -18,32 +18,11 @@ pub const INSTALL_HINT: &str = "python3 with venv, to install rotel from PyPI";
 
 /// The `rotel-agent` binary, installed into `target/tools/rotel` once.
 pub fn agent() -> Result<PathBuf> {
-    let venv = workspace::target_dir().join("tools/rotel");
-    let stamp = venv.join("installed.txt");
-    let find = || -> Option<PathBuf> {
-        let lib = std::fs::read_dir(venv.join("lib")).ok()?;
-        lib.filter_map(|e| e.ok())
-            .map(|e| e.path().join("site-packages/rotel/rotel-agent"))
-            .find(|p| p.is_file())
-    };
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == ROTEL)
-        && let Some(agent) = find()
-    {
-        return Ok(agent);
-    }
-    println!("installing {ROTEL} into {} (once)", venv.display());
-    let venv_arg = venv.to_string_lossy().into_owned();
-    workspace::run("python3", &["-m", "venv", &venv_arg]).with_context(|| {
-        format!("creating a venv for rotel needs {INSTALL_HINT}")
-    })?;
-    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
-    workspace::run(
-        &pip,
-        &["install", "--quiet", "--disable-pip-version-check", ROTEL],
-    )
-    .context("installing rotel from PyPI failed")?;
-    std::fs::write(&stamp, ROTEL)?;
-    find()
+    let venv = workspace::python_tool("rotel", ROTEL, INSTALL_HINT)?;
+    let lib = std::fs::read_dir(venv.join("lib"))?;
+    lib.filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/rotel/rotel-agent"))
+        .find(|p| p.is_file())
         .context("rotel installed, but its rotel-agent binary is not where expected")
 }
 
@@ -57,12 +36,7 @@ pub struct Rotel {
 impl Rotel {
     pub async fn start(upstream_grpc: &str) -> Result<Rotel> {
         let agent = agent()?;
-        let free = || -> Result<u16> {
-            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port())
-        };
-        let (grpc, http) = (free()?, free()?);
+        let (grpc, http) = (workspace::free_port()?, workspace::free_port()?);
         let child = Command::new(&agent)
             .args(["start", "--exporter", "otlp", "--otlp-exporter-endpoint"])
             .arg(upstream_grpc)

@@ -178,6 +178,44 @@ pub struct Expect {
     /// Export requests that must arrive: what a vendor's endpoint checks.
     #[serde(default)]
     pub request: Vec<RequestExpectation>,
+    /// DogStatsD lines the Datadog agent's UDP port must receive (the
+    /// scenario must say `needs = ["datadog-agent"]`). Every line received
+    /// must also be valid DogStatsD.
+    #[serde(default)]
+    pub dogstatsd: Vec<DogStatsdExpectation>,
+    /// JSON log lines a process must print.
+    #[serde(default)]
+    pub json_log: Vec<JsonLogExpectation>,
+}
+
+/// At least one DogStatsD line with all of these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DogStatsdExpectation {
+    pub name: String,
+    /// `c`, `g`, `ms`, `h`, `s` or `d`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Tags (`key:value`) the line carries, among others.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// One of the line's values.
+    pub value: Option<f64>,
+}
+
+/// At least one line of a process's output that is a JSON object with all of
+/// these fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonLogExpectation {
+    /// The `[[process]]` that prints it.
+    pub process: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, toml::Value>,
+    /// Its `dd.trace_id` and `dd.span_id` (Datadog's decimal form of the
+    /// lower 64 bits) name a span that arrived.
+    #[serde(default)]
+    pub correlated: bool,
 }
 
 /// At least one export request with all of these.
@@ -338,6 +376,8 @@ pub fn load(path: &Path) -> Result<Scenario> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     check_prometheus(&scenario)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    check_datadog_setup(&scenario)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     for t in &scenario.traffic {
         if let Some(to) = &t.to
             && !scenario.process.iter().any(|p| &p.name == to)
@@ -349,6 +389,30 @@ pub fn load(path: &Path) -> Result<Scenario> {
         }
     }
     Ok(scenario)
+}
+
+/// What `needs` may name.
+pub const NEEDS: &[&str] = &["browser", "datadog-agent", "postgres", "prometheus"];
+
+fn check_datadog_setup(scenario: &Scenario) -> Result<()> {
+    for need in &scenario.needs {
+        if !NEEDS.contains(&need.as_str()) {
+            bail!("needs = [{need:?}]: not one of {NEEDS:?}");
+        }
+    }
+    let agent = scenario.needs.iter().any(|n| n == "datadog-agent");
+    if !scenario.expect.dogstatsd.is_empty() && !agent {
+        bail!("[[expect.dogstatsd]] needs `needs = [\"datadog-agent\"]`");
+    }
+    for e in &scenario.expect.json_log {
+        if !scenario.process.iter().any(|p| p.name == e.process) {
+            bail!(
+                "[[expect.json_log]] reads process {:?}, but no [[process]] has that name",
+                e.process
+            );
+        }
+    }
+    Ok(())
 }
 
 fn check_prometheus(scenario: &Scenario) -> Result<()> {
@@ -491,12 +555,22 @@ async fn run_once(
         (None, false) => collector.http_endpoint(),
     };
 
+    let agent = if scenario.needs.iter().any(|n| n == "datadog-agent") {
+        Some(crate::ddagent::DdAgent::start().await?)
+    } else {
+        None
+    };
     let otlp_http = collector.http_endpoint();
     let target = target_dir.to_string_lossy().into_owned();
     let places = Places {
         endpoint: &endpoint,
         otlp_http: &otlp_http,
         target_dir: &target,
+        datadog: agent.as_ref().map(|a| DatadogPlaces {
+            trace_agent: &a.trace_url,
+            otlp: a.otlp_endpoint(protocol),
+            dogstatsd: &a.dogstatsd,
+        }),
     };
     let mut running: Vec<Running> = Vec::new();
     // Kept open until the spans arrived: a page sends its last ones late.
@@ -544,15 +618,38 @@ async fn run_once(
     if let Some(rotel) = rotel {
         rotel.stop().await;
     }
+    let outputs: BTreeMap<String, Vec<String>> = running
+        .iter()
+        .map(|r| (r.name.clone(), r.output_lines()))
+        .collect();
+    // What the Datadog agent received becomes what the collector received.
+    let (copied, datagrams) = match agent {
+        Some(agent) => {
+            let copied = agent
+                .copy_into(&collector.http_endpoint(), &collector.store)
+                .await;
+            let datagrams = agent.datagrams();
+            agent.stop().await;
+            (copied, datagrams)
+        }
+        None => (Ok(()), Vec::new()),
+    };
     outcome?;
     if !exit_problems.is_empty() {
         bail!("{}", exit_problems.join("\n"));
     }
+    copied.context("reading back what the Datadog test agent received")?;
 
     let deadline = Instant::now() + ARRIVAL_DEADLINE;
     loop {
         let received = collector.store.snapshot();
-        let failures = check(&scenario.expect, &received);
+        let mut failures = check(&scenario.expect, &received);
+        failures.extend(check_datadog(
+            &scenario.expect,
+            &datagrams,
+            &outputs,
+            &received,
+        ));
         if failures.is_empty() {
             if let Some(browser) = browser {
                 browser.quit().await;
@@ -594,6 +691,14 @@ impl Running {
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    /// Everything it printed so far, stdout and stderr interleaved.
+    pub fn output_lines(&self) -> Vec<String> {
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn output_tail(&self) -> String {
@@ -652,6 +757,16 @@ struct Places<'a> {
     otlp_http: &'a str,
     /// Cargo's target directory: `{target}`.
     target_dir: &'a str,
+    /// The Datadog test agent, when the scenario needs it.
+    datadog: Option<DatadogPlaces<'a>>,
+}
+
+/// `{dd_trace_agent}` (native intake), `{dd_otlp}` (its OTLP receiver for
+/// the run's protocol) and `{dogstatsd}` (`HOST:PORT`).
+struct DatadogPlaces<'a> {
+    trace_agent: &'a str,
+    otlp: &'a str,
+    dogstatsd: &'a str,
 }
 
 async fn start(
@@ -692,6 +807,12 @@ fn process_env(
             .replace("{dir}", &context.example_dir.to_string_lossy())
             .replace("{otlp_http}", places.otlp_http)
             .replace("{target}", places.target_dir);
+        if let Some(dd) = &places.datadog {
+            value = value
+                .replace("{dd_trace_agent}", dd.trace_agent)
+                .replace("{dd_otlp}", dd.otlp)
+                .replace("{dogstatsd}", dd.dogstatsd);
+        }
         if let Some(url) = context.database_url {
             value = value.replace("{database_url}", url);
         }
@@ -1282,6 +1403,99 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
         }
     }
     failures
+}
+
+/// The DogStatsD and JSON-log expectations: what is missing, and every
+/// received DogStatsD line that is not valid DogStatsD.
+fn check_datadog(
+    expect: &Expect,
+    datagrams: &[String],
+    outputs: &BTreeMap<String, Vec<String>>,
+    received: &Received,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut lines = Vec::new();
+    for datagram in datagrams {
+        for line in datagram.lines().filter(|l| !l.is_empty()) {
+            match crate::ddagent::parse_datagram(line) {
+                Ok(parsed) => lines.push(parsed),
+                Err(problem) => failures.push(format!("DogStatsD line {problem}")),
+            }
+        }
+    }
+    for e in &expect.dogstatsd {
+        let found = lines.iter().any(|d| {
+            d.name == e.name
+                && d.kind == e.kind
+                && e.tags.iter().all(|(k, v)| d.tags.get(k) == Some(v))
+                && e.value.is_none_or(|v| d.values.contains(&v))
+        });
+        if !found {
+            let tags: Vec<String> =
+                e.tags.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+            failures.push(format!(
+                "DogStatsD {}|{} with tags {tags:?}{}: not among the {} lines received",
+                e.name,
+                e.kind,
+                e.value.map(|v| format!(" and value {v}")).unwrap_or_default(),
+                lines.len()
+            ));
+        }
+    }
+    for e in &expect.json_log {
+        let printed = outputs
+            .get(&e.process)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let found = printed.iter().any(|line| {
+            let Ok(Value::Object(object)) = serde_json::from_str::<Value>(line)
+            else {
+                return false;
+            };
+            let fields_match = e.fields.iter().all(|(key, wanted)| {
+                serde_json::to_value(wanted)
+                    .is_ok_and(|w| object.get(key) == Some(&w))
+            });
+            fields_match && (!e.correlated || names_a_span(&object, received))
+        });
+        if !found {
+            failures.push(format!(
+                "a JSON line from {} with {:?}{}: none of its {} lines",
+                e.process,
+                e.fields,
+                if e.correlated {
+                    ", whose dd.trace_id and dd.span_id name a received span"
+                } else {
+                    ""
+                },
+                printed.len()
+            ));
+        }
+    }
+    failures
+}
+
+/// Whether a log line's `dd.trace_id` and `dd.span_id` (decimal, the lower
+/// 64 bits) are those of a received span.
+fn names_a_span(
+    object: &serde_json::Map<String, Value>,
+    received: &Received,
+) -> bool {
+    let decimal = |key: &str| {
+        object
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|v| format!("{v:016x}"))
+    };
+    let (Some(trace), Some(span)) = (decimal("dd.trace_id"), decimal("dd.span_id"))
+    else {
+        return false;
+    };
+    received
+        .spans
+        .iter()
+        .any(|s| s.trace_id.ends_with(&trace) && s.span_id == span)
 }
 
 /// Expected beside received, for a failing scenario.

@@ -13,8 +13,8 @@ use crate::postgres::{self, Postgres};
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
 use crate::{
-    book, cases, generate, interop, pins, prometheus, snippets, stack, waterfall,
-    web, webdriver,
+    book, cases, ddagent, generate, interop, pins, prometheus, snippets, stack,
+    waterfall, web, webdriver,
 };
 
 /// The steps, in the order they run.
@@ -493,9 +493,13 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
         Some(slug) => vec![workspace::example(slug)?],
         None => workspace::examples()?,
     };
-    let mut build = vec!["build", "--locked", "--bins"];
+    let mut packages = Vec::new();
     for example in &examples {
-        build.extend(["--package", example.package.as_str()]);
+        packages.extend(workspace::server_packages(example)?);
+    }
+    let mut build = vec!["build", "--locked", "--bins"];
+    for package in &packages {
+        build.extend(["--package", package.as_str()]);
     }
     workspace::run("cargo", &build)?;
     let browser_missing = webdriver::programs().is_none();
@@ -528,6 +532,14 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
             println!("  {} skipped: {}", example.slug, prometheus::INSTALL_HINT);
             skipped.push(example.slug.clone());
             hints.push(prometheus::INSTALL_HINT);
+            continue;
+        }
+        if workspace::on_path("python3").is_none()
+            && needs(example, "datadog-agent")?
+        {
+            println!("  {} skipped: {}", example.slug, ddagent::INSTALL_HINT);
+            skipped.push(example.slug.clone());
+            hints.push(ddagent::INSTALL_HINT);
             continue;
         }
         let postgres = if needs(example, "postgres")? {

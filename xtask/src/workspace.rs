@@ -92,6 +92,30 @@ pub fn manifests_of(example: &Example) -> Result<Vec<PathBuf>> {
     Ok(manifests)
 }
 
+/// The packages of `example` that run natively: the example's own and any
+/// nested one that does not declare a browser target (a second service).
+pub fn server_packages(example: &Example) -> Result<Vec<String>> {
+    let mut packages = vec![example.package.clone()];
+    for manifest in manifests_of(example)?.into_iter().skip(1) {
+        let text = std::fs::read_to_string(&manifest)?;
+        let doc: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", relative(&manifest)))?;
+        let package = doc.get("package");
+        let browser = package
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.get("book"))
+            .and_then(|b| b.get("target"))
+            .is_some();
+        if let Some(name) =
+            package.and_then(|p| p.get("name")).and_then(|n| n.as_str())
+            && !browser
+        {
+            packages.push(name.to_owned());
+        }
+    }
+    Ok(packages)
+}
+
 /// The example with this slug, or an error listing the ones that exist.
 pub fn example(slug: &str) -> Result<Example> {
     let all = examples()?;
@@ -175,4 +199,27 @@ impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A Python venv under `target/tools/<name>` with `spec` (a pinned PyPI
+/// requirement) installed, once: a stamp file remembers what is there.
+/// `hint` says what to install when Python is missing.
+pub fn python_tool(name: &str, spec: &str, hint: &str) -> Result<PathBuf> {
+    let venv = target_dir().join("tools").join(name);
+    let stamp = venv.join("installed.txt");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == spec) {
+        return Ok(venv);
+    }
+    println!("installing {spec} into {} (once)", venv.display());
+    let venv_arg = venv.to_string_lossy().into_owned();
+    run("python3", &["-m", "venv", &venv_arg])
+        .with_context(|| format!("creating a venv for {name} needs {hint}"))?;
+    let pip = venv.join("bin/pip").to_string_lossy().into_owned();
+    run(
+        &pip,
+        &["install", "--quiet", "--disable-pip-version-check", spec],
+    )
+    .with_context(|| format!("installing {spec} from PyPI failed"))?;
+    std::fs::write(&stamp, spec)?;
+    Ok(venv)
 }

@@ -19,9 +19,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use opentelemetry::global;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{KeyValue, global};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{
     LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
@@ -35,7 +35,7 @@ use tracing::callsite::Identifier;
 use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::{EnvFilter, Layer as _};
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 // ANCHOR: export_pipeline_targets
 /// Targets whose events must never become OTLP log records: the exporter's own
@@ -141,6 +141,10 @@ pub fn init(
 // ANCHOR_END: init
 
 // ANCHOR: extensions
+/// A layer that prints what the service logs, in place of the console's
+/// human-readable lines.
+pub type ConsoleLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
 /// What a service adds to, or changes in, the standard set-up.
 #[derive(Default)]
 pub struct Extensions {
@@ -153,6 +157,11 @@ pub struct Extensions {
     /// Replace the W3C trace context propagator. All of them inject; on
     /// extraction, a later one's context replaces an earlier one's.
     pub propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>>,
+    /// Resource attributes over those of the `OTEL_*` variables: a
+    /// vendor's own variables for the service's name and version, say.
+    pub resource: Vec<KeyValue>,
+    /// Replaces the console's lines: JSON for a log shipper, say.
+    pub console: Option<ConsoleLayer>,
 }
 // ANCHOR_END: extensions
 
@@ -170,7 +179,9 @@ pub fn init_with(
     }
     let console_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let console = tracing_subscriber::fmt::layer()
+    let console = extensions
+        .console
+        .unwrap_or_else(|| Box::new(tracing_subscriber::fmt::layer()))
         .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()));
 
     if sdk_disabled()? {
@@ -178,7 +189,7 @@ pub fn init_with(
         return Ok(Telemetry { providers: None });
     }
 
-    let resource = resource(default_service_name);
+    let resource = resource(default_service_name, extensions.resource);
     let tracer = SdkTracerProvider::builder()
         .with_resource(resource.clone())
         .with_batch_exporter(span_exporter()?);
@@ -236,7 +247,7 @@ fn sdk_disabled() -> Result<bool, TelemetryError> {
     }
 }
 
-fn resource(default_service_name: &'static str) -> Resource {
+fn resource(default_service_name: &'static str, extra: Vec<KeyValue>) -> Resource {
     // The default builder reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
     let named_by_env = std::env::var_os("OTEL_SERVICE_NAME").is_some()
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|attrs| {
@@ -245,11 +256,12 @@ fn resource(default_service_name: &'static str) -> Resource {
                 .any(|kv| kv.trim().starts_with("service.name="))
         });
     let builder = Resource::builder();
-    if named_by_env {
-        builder.build()
+    let builder = if named_by_env {
+        builder
     } else {
-        builder.with_service_name(default_service_name).build()
-    }
+        builder.with_service_name(default_service_name)
+    };
+    builder.with_attributes(extra).build()
 }
 
 // ANCHOR: protocol
