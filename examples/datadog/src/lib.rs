@@ -68,7 +68,11 @@ pub fn app(meter: &Meter, pricing_url: String, statsd: StatsdClient) -> Router {
 }
 
 // ANCHOR: checkout
-#[tracing::instrument(name = "place order", skip_all, fields(order.sku = %order.sku))]
+#[tracing::instrument(
+    name = "place order",
+    skip_all,
+    fields(order.sku = %order.sku)
+)]
 async fn checkout(
     State(state): State<Checkout>,
     Json(order): Json<Order>,
@@ -102,7 +106,11 @@ async fn checkout(
         }
         Err((status, message)) => {
             let code = i64::from(status.as_u16());
-            tracing::warn!(http.response.status_code = code, reason = %message, "order not placed");
+            tracing::warn!(
+                http.response.status_code = code,
+                reason = %message,
+                "order not placed"
+            );
             Err((status, message))
         }
     }
