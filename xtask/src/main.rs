@@ -1,5 +1,6 @@
 //! `cargo xtask`: the book's tool. Run `cargo xtask --help`.
 
+mod backends;
 mod bench;
 mod book;
 mod breaker_bench;
@@ -58,6 +59,10 @@ enum Task {
         /// Accept changed trace snapshots and write them.
         #[arg(long)]
         bless: bool,
+        /// Run the scenarios against a docker stack (`docker`: docker/otel-stack)
+        /// and assert through Jaeger's and Prometheus's query APIs.
+        #[arg(long, value_name = "docker")]
+        stack: Option<String>,
     },
     /// Check (or rewrite) the examples' versions against the pin table.
     Pins {
@@ -173,12 +178,14 @@ fn run(task: Task) -> Result<()> {
             keep_going,
             require_all,
             bless,
+            stack,
         } => verify::run(&verify::Options {
             only,
             example,
             keep_going,
             require_all,
             bless,
+            stack,
         }),
         Task::Pins { check: _, write } => {
             let problems = pins::check(write)?;

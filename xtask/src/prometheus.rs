@@ -104,23 +104,38 @@ impl Prometheus {
         &self,
         promql: &str,
     ) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/api/v1/query", self.url),
-            &[("query", promql)],
-        )?;
-        let text = self.http.get(url).send().await?.text().await?;
-        let reply: Value = serde_json::from_str(&text).with_context(|| {
-            format!("Prometheus answered with something that is not JSON: {text}")
-        })?;
-        if reply["status"] != "success" {
-            bail!(
-                "PromQL {promql:?}: {} {}",
-                reply["errorType"].as_str().unwrap_or_default(),
-                reply["error"].as_str().unwrap_or_default()
-            );
-        }
-        parse_vector(&reply["data"])
+        query(&self.http, &self.url, promql).await
     }
+}
+
+/// The series of an instant query against the Prometheus at `base_url`.
+pub async fn query(
+    http: &reqwest::Client,
+    base_url: &str,
+    promql: &str,
+) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{base_url}/api/v1/query"),
+        &[("query", promql)],
+    )?;
+    let text = http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("Prometheus at {base_url} does not answer"))?
+        .text()
+        .await?;
+    let reply: Value = serde_json::from_str(&text).with_context(|| {
+        format!("Prometheus answered with something that is not JSON: {text}")
+    })?;
+    if reply["status"] != "success" {
+        bail!(
+            "PromQL {promql:?}: {} {}",
+            reply["errorType"].as_str().unwrap_or_default(),
+            reply["error"].as_str().unwrap_or_default()
+        );
+    }
+    parse_vector(&reply["data"])
 }
 
 /// An instant vector from the API's `data`.

@@ -171,7 +171,8 @@ impl Store {
     }
 }
 
-fn spans_of(export: &ExportTraceServiceRequest) -> Vec<SpanRecord> {
+/// The spans of a trace export, one record each.
+pub fn spans_of(export: &ExportTraceServiceRequest) -> Vec<SpanRecord> {
     let mut out = Vec::new();
     for resource_spans in &export.resource_spans {
         let service_name = service_name(resource_spans.resource.as_ref());

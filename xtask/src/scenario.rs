@@ -480,6 +480,7 @@ pub async fn run(
     scenario: &Scenario,
     target_dir: &Path,
     postgres: Option<&crate::postgres::Postgres>,
+    stack: Option<&crate::backends::Backends>,
 ) -> Result<Vec<RunReport>> {
     for tier in &scenario.through {
         if tier != "rotel" {
@@ -493,11 +494,14 @@ pub async fn run(
         .protocols
         .first()
         .map_or("http/protobuf", String::as_str);
-    let runs = scenario
-        .protocols
-        .iter()
-        .map(|p| (p.as_str(), None))
-        .chain(scenario.through.iter().map(|t| (first, Some(t.as_str()))));
+    let runs = scenario.protocols.iter().map(|p| (p.as_str(), None)).chain(
+        // Against a stack, its collector is the tier.
+        scenario
+            .through
+            .iter()
+            .filter(|_| stack.is_none())
+            .map(|t| (first, Some(t.as_str()))),
+    );
     let mut reports = Vec::new();
     for (protocol, through) in runs {
         let label = match through {
@@ -514,6 +518,7 @@ pub async fn run(
         let context = RunContext {
             example_dir: &example.dir,
             database_url: database_url.as_deref(),
+            stack,
         };
         let received = run_once(scenario, &context, protocol, through, target_dir)
             .await
@@ -527,10 +532,14 @@ pub async fn run(
     Ok(reports)
 }
 
-/// What a run substitutes into the processes' variables.
+/// What a run substitutes into the processes' variables, and where their
+/// telemetry goes.
 struct RunContext<'a> {
     example_dir: &'a Path,
     database_url: Option<&'a str>,
+    /// The docker stack's collector instead of the embedded one; the
+    /// assertions then go through Jaeger's and Prometheus's APIs.
+    stack: Option<&'a crate::backends::Backends>,
 }
 
 async fn run_once(
@@ -549,18 +558,26 @@ async fn run_once(
         None => None,
     };
     let endpoint = match (&rotel, protocol == "grpc") {
+        _ if context.stack.is_some() => context
+            .stack
+            .map(|s| s.otlp_endpoint(protocol).to_owned())
+            .unwrap_or_default(),
         (Some(rotel), true) => rotel.grpc_endpoint.clone(),
         (Some(rotel), false) => rotel.http_endpoint.clone(),
         (None, true) => collector.grpc_endpoint(),
         (None, false) => collector.http_endpoint(),
     };
+    let started_at = std::time::SystemTime::now();
 
     let agent = if scenario.needs.iter().any(|n| n == "datadog-agent") {
         Some(crate::ddagent::DdAgent::start().await?)
     } else {
         None
     };
-    let otlp_http = collector.http_endpoint();
+    let otlp_http = match context.stack {
+        Some(stack) => stack.otlp_http.clone(),
+        None => collector.http_endpoint(),
+    };
     let target = target_dir.to_string_lossy().into_owned();
     let places = Places {
         endpoint: &endpoint,
@@ -639,6 +656,14 @@ async fn run_once(
         bail!("{}", exit_problems.join("\n"));
     }
     copied.context("reading back what the Datadog test agent received")?;
+    if let Some(stack) = context.stack {
+        let received =
+            from_stack(scenario, stack, started_at, &datagrams, &outputs).await;
+        if let Some(browser) = browser {
+            browser.quit().await;
+        }
+        return received;
+    }
 
     let deadline = Instant::now() + ARRIVAL_DEADLINE;
     loop {
@@ -677,6 +702,45 @@ async fn run_once(
         .await;
     }
 }
+
+// ANCHOR: from_stack
+/// What the stack's backends hold for this run: spans from Jaeger for each
+/// expected service, metrics confirmed by Prometheus. Polls until the
+/// expectations hold or the deadline passes (Jaeger indexes within seconds).
+async fn from_stack(
+    scenario: &Scenario,
+    stack: &crate::backends::Backends,
+    since: std::time::SystemTime,
+    datagrams: &[String],
+    outputs: &BTreeMap<String, Vec<String>>,
+) -> Result<Received> {
+    let expect = &scenario.expect;
+    let deadline = Instant::now() + STACK_DEADLINE;
+    loop {
+        let mut received = Received::default();
+        for service in &expect.services {
+            received.spans.extend(stack.spans(service, since).await?);
+        }
+        let mut failures = check_spans(expect, &received);
+        failures.extend(stack.metric_failures(&expect.metric).await?);
+        failures.extend(check_datadog(expect, datagrams, outputs, &received));
+        if failures.is_empty() {
+            return Ok(received);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{}\n(against the docker stack: spans from Jaeger, metrics from Prometheus; \
+                 logs are not checked, the stack keeps none)",
+                explain(&failures, &received, &scenario.snapshot)
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+// ANCHOR_END: from_stack
+
+/// How long the stack's backends may take to show a run's telemetry.
+const STACK_DEADLINE: Duration = Duration::from_secs(60);
 
 /// A started process and what it printed.
 pub struct Running {
@@ -1306,20 +1370,7 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
             ));
         }
     }
-    for e in &expect.span {
-        let n = received
-            .spans
-            .iter()
-            .filter(|s| span_matches(e, s, received))
-            .count();
-        let ok = match e.count {
-            Some(want) => n == want,
-            None => n > 0,
-        };
-        if !ok {
-            failures.push(format!("{}: {n} arrived", describe_span(e)));
-        }
-    }
+    failures.extend(check_spans(expect, received));
     for e in &expect.metric {
         let found = received.metrics.iter().any(|m| {
             m.name == e.name
@@ -1400,6 +1451,26 @@ pub fn check(expect: &Expect, received: &Received) -> Vec<String> {
             if !received.spans.iter().any(|sp| &sp.service_name == s) {
                 failures.push(format!("no span from service.name {s:?}"));
             }
+        }
+    }
+    failures
+}
+
+/// The span expectations alone.
+fn check_spans(expect: &Expect, received: &Received) -> Vec<String> {
+    let mut failures = Vec::new();
+    for e in &expect.span {
+        let n = received
+            .spans
+            .iter()
+            .filter(|s| span_matches(e, s, received))
+            .count();
+        let ok = match e.count {
+            Some(want) => n == want,
+            None => n > 0,
+        };
+        if !ok {
+            failures.push(format!("{}: {n} arrived", describe_span(e)));
         }
     }
     failures

@@ -65,6 +65,22 @@ fn engine_running() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The Compose client, if a Docker engine answers; else what is missing.
+pub fn require_engine() -> Result<Vec<String>> {
+    let Some(client) = compose_client() else {
+        bail!("no Compose client: {INSTALL_HINT}");
+    };
+    if !engine_running() {
+        bail!(
+            "no Docker engine answers here (`docker info` failed). The stacks need \
+             Docker with Compose; on this machine, `cargo xtask verify --only stacks` \
+             checks them statically, and `cargo xtask verify` without --stack runs \
+             the scenarios against the embedded collector"
+        );
+    }
+    Ok(client)
+}
+
 /// `cargo xtask stack ACTION [NAME]`.
 pub fn run(action: &str, name: Option<&str>) -> Result<()> {
     let all = stacks()?;
@@ -81,16 +97,7 @@ pub fn run(action: &str, name: Option<&str>) -> Result<()> {
         ),
         None => all.iter().collect(),
     };
-    let Some(client) = compose_client() else {
-        bail!("no Compose client: {INSTALL_HINT}");
-    };
-    if !engine_running() {
-        bail!(
-            "no Docker engine answers here (`docker info` failed). The stacks need \
-             Docker with Compose; on this machine, `cargo xtask verify --only stacks` \
-             checks them statically"
-        );
-    }
+    let client = require_engine()?;
     let args: &[&str] = match action {
         "up" => &["up", "--detach", "--wait"],
         "down" => &["down", "--volumes"],
@@ -188,8 +195,26 @@ fn bad_json(dir: &Path) -> Result<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::unpinned_images;
+    use super::{engine_running, require_engine, unpinned_images};
     use std::path::Path;
+
+    /// Where no engine runs (this repository's CI), the stack commands say
+    /// what is missing and what to run instead.
+    #[test]
+    fn without_an_engine_the_error_says_what_to_do() {
+        if engine_running() {
+            return;
+        }
+        let error = format!("{:#}", require_engine().unwrap_err());
+        assert!(
+            error.contains("no Compose client")
+                || error.contains("no Docker engine"),
+            "{error}"
+        );
+        if error.contains("no Docker engine") {
+            assert!(error.contains("--only stacks"), "{error}");
+        }
+    }
 
     #[test]
     fn images_need_a_version_tag() {

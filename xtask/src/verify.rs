@@ -13,8 +13,8 @@ use crate::postgres::{self, Postgres};
 use crate::scenario::{self, Example};
 use crate::workspace::{self, relative};
 use crate::{
-    book, cases, ddagent, generate, interop, pins, prometheus, snippets, stack,
-    waterfall, web, webdriver,
+    backends, book, cases, ddagent, generate, interop, pins, prometheus, snippets,
+    stack, waterfall, web, webdriver,
 };
 
 /// The steps, in the order they run.
@@ -89,6 +89,8 @@ pub struct Options {
     pub keep_going: bool,
     pub require_all: bool,
     pub bless: bool,
+    /// `docker`: the scenarios against docker/otel-stack.
+    pub stack: Option<String>,
 }
 
 enum Outcome {
@@ -105,6 +107,18 @@ struct Row {
 
 /// Runs the steps; fails when any step fails (or is skipped, with `require_all`).
 pub fn run(options: &Options) -> Result<()> {
+    // Checked before any step runs: a missing engine is said at once.
+    match options.stack.as_deref() {
+        None => {}
+        Some("docker") => {
+            stack::require_engine().context("--stack docker cannot run")?;
+        }
+        Some(other) => bail!(
+            "--stack {other:?}: verify runs against `docker` (docker/{}) or, without \
+             --stack, the embedded collector",
+            backends::STACK
+        ),
+    }
     let steps: Vec<Step> = if options.only.is_empty() {
         Step::all().to_vec()
     } else {
@@ -518,6 +532,13 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let stack = match options.stack {
+        Some(_) => {
+            stack::run("up", Some(backends::STACK))?;
+            Some(backends::Backends::local())
+        }
+        None => None,
+    };
     let mut failures = Vec::new();
     let mut skipped = Vec::new();
     let mut hints = Vec::new();
@@ -559,9 +580,19 @@ fn scenarios(options: &Options, resources: &mut Resources) -> Result<Outcome> {
         } else {
             None
         };
-        if let Err(error) =
-            runtime.block_on(scenario_of(example, postgres, options.bless))
-        {
+        if stack.is_some() && needs(example, "datadog-agent")? {
+            println!(
+                "  {} skipped: its receiver is Datadog's test agent, not the stack",
+                example.slug
+            );
+            continue;
+        }
+        if let Err(error) = runtime.block_on(scenario_of(
+            example,
+            postgres,
+            options.bless,
+            stack.as_ref(),
+        )) {
             eprintln!("  {} FAILED", example.slug);
             failures.push(format!(
                 "{}: {error:#}\n\nrerun this example: cargo xtask verify --only scenarios --example {}",
@@ -595,6 +626,7 @@ async fn scenario_of(
     example: &Example,
     postgres: Option<&Postgres>,
     bless: bool,
+    stack: Option<&backends::Backends>,
 ) -> Result<()> {
     let path = example.scenario_path();
     let cases_path = example.dir.join("cases.toml");
@@ -616,9 +648,14 @@ async fn scenario_of(
         );
     }
     let scenario = scenario::load(&path)?;
-    let reports =
-        scenario::run(example, &scenario, &workspace::target_dir(), postgres)
-            .await?;
+    let reports = scenario::run(
+        example,
+        &scenario,
+        &workspace::target_dir(),
+        postgres,
+        stack,
+    )
+    .await?;
     for report in &reports {
         println!(
             "  {} over {}: {} spans, {} metric streams, {} logs, as expected ({:.1}s)",
@@ -629,6 +666,10 @@ async fn scenario_of(
             report.received.logs.len(),
             report.elapsed.as_secs_f64()
         );
+    }
+    if stack.is_some() {
+        // The snapshots describe the embedded collector's runs.
+        return Ok(());
     }
     let first = reports
         .first()
