@@ -728,10 +728,10 @@ async fn from_stack(
             return Ok(received);
         }
         if Instant::now() >= deadline {
+            let explained = explain(&failures, &received, &scenario.snapshot);
             bail!(
-                "{}\n(against the docker stack: spans from Jaeger, metrics from Prometheus; \
-                 logs are not checked, the stack keeps none)",
-                explain(&failures, &received, &scenario.snapshot)
+                "{explained}\n(against the docker stack: spans from Jaeger, \
+                 metrics from Prometheus; logs are not checked, it keeps none)"
             );
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
