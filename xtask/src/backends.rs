@@ -111,20 +111,27 @@ impl Backends {
 }
 
 /// The spans of an API v3 answer: `{"result": TracesData}`, OTLP/JSON with
-/// hexadecimal ids.
+/// hexadecimal ids. A search that found nothing may answer `{"result": {}}`.
 pub fn parse_jaeger(text: &str) -> Result<Vec<SpanRecord>> {
     #[derive(Deserialize)]
     struct Answer {
-        result: TracesData,
+        result: Found,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Found {
+        Traces(TracesData),
+        Nothing {},
     }
     let answer: Answer = serde_json::from_str(text).with_context(|| {
         let start: String = text.chars().take(200).collect();
         format!("Jaeger's /api/v3/traces answered something else than {{\"result\": TracesData}}: {start}")
     })?;
-    let request = ExportTraceServiceRequest {
-        resource_spans: answer.result.resource_spans,
+    let resource_spans = match answer.result {
+        Found::Traces(data) => data.resource_spans,
+        Found::Nothing {} => Vec::new(),
     };
-    Ok(spans_of(&request))
+    Ok(spans_of(&ExportTraceServiceRequest { resource_spans }))
 }
 
 /// A PromQL selector for an expected OTLP metric, after Prometheus 3's
@@ -271,6 +278,16 @@ mod tests {
         assert_eq!(child.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
         assert_eq!(child.status, "error");
         assert_eq!(child.end_unix_nano - child.start_unix_nano, 1_000_000);
+    }
+
+    #[test]
+    fn an_empty_result_is_no_spans() {
+        assert!(parse_jaeger(r#"{"result": {}}"#).unwrap().is_empty());
+        assert!(
+            parse_jaeger(r#"{"result": {"resourceSpans": []}}"#)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
