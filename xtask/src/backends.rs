@@ -58,13 +58,12 @@ impl Backends {
         service: &str,
         since: SystemTime,
     ) -> Result<Vec<SpanRecord>> {
-        let from = since - Duration::from_secs(5);
         let to = SystemTime::now() + Duration::from_secs(60);
         let url = reqwest::Url::parse_with_params(
             &format!("{}/api/v3/traces", self.jaeger),
             &[
                 ("query.service_name", service),
-                ("query.start_time_min", &rfc3339(from)),
+                ("query.start_time_min", &rfc3339(since)),
                 ("query.start_time_max", &rfc3339(to)),
                 ("query.num_traces", "1000"),
             ],
@@ -87,20 +86,29 @@ impl Backends {
 
     // ANCHOR: prometheus
     /// The metric expectations Prometheus cannot confirm: each one becomes a
-    /// selector over the names OTLP metrics get in Prometheus.
+    /// selector over the names OTLP metrics get in Prometheus, limited to the
+    /// scenario's services and to samples written since the run started (an
+    /// earlier run's series would otherwise still answer).
     pub async fn metric_failures(
         &self,
         expected: &[MetricExpectation],
+        services: &[String],
+        since: SystemTime,
     ) -> Result<Vec<String>> {
+        let since = since
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut failures = Vec::new();
         for e in expected {
-            let selector = prometheus_selector(e);
+            let query =
+                format!("timestamp({}) > {since}", prometheus_selector(e, services));
             let series =
-                crate::prometheus::query(&self.http, &self.prometheus, &selector)
+                crate::prometheus::query(&self.http, &self.prometheus, &query)
                     .await?;
             if series.is_empty() {
                 failures.push(format!(
-                    "metric {}: Prometheus has no series {selector}",
+                    "metric {}: Prometheus has no sample since the run began: {query}",
                     e.name
                 ));
             }
@@ -138,8 +146,9 @@ pub fn parse_jaeger(text: &str) -> Result<Vec<SpanRecord>> {
 /// default translation: dots become underscores; the unit becomes a suffix
 /// (`s` → `_seconds`, `By` → `_bytes`, `{call}` → nothing); counters end in
 /// `_total`; a histogram is found by its `_count` series. Attributes become
-/// labels the same way.
-pub fn prometheus_selector(e: &MetricExpectation) -> String {
+/// labels the same way, and `service.name` is the `service_name` label the
+/// stack's Prometheus promotes from the resource.
+pub fn prometheus_selector(e: &MetricExpectation, services: &[String]) -> String {
     let base = escape(&e.name);
     let unit = e.unit.as_deref().map(unit_suffix).unwrap_or_default();
     let unit = if unit.is_empty() || base.ends_with(&unit) {
@@ -154,6 +163,9 @@ pub fn prometheus_selector(e: &MetricExpectation) -> String {
         _ => "(_total|_count)?",
     };
     let mut matchers = vec![format!("__name__=~\"{base}{unit}{kind}\"")];
+    if !services.is_empty() {
+        matchers.push(format!("service_name=~\"{}\"", services.join("|")));
+    }
     for (key, value) in &e.attributes {
         let value = match value {
             toml::Value::String(s) => s.clone(),
@@ -317,27 +329,25 @@ mod tests {
             .attributes
             .insert("http.route".into(), toml::Value::String("/chain".into()));
         assert_eq!(
-            prometheus_selector(&duration),
-            r#"{__name__=~"http_server_request_duration(_seconds)?_count",http_route="/chain"}"#
+            prometheus_selector(&duration, &["quickstart".to_owned()]),
+            r#"{__name__=~"http_server_request_duration(_seconds)?_count",service_name=~"quickstart",http_route="/chain"}"#
         );
         assert_eq!(
-            prometheus_selector(&metric(
-                "circuit_breaker.calls",
-                Some("sum"),
-                Some("{call}")
-            )),
+            prometheus_selector(
+                &metric("circuit_breaker.calls", Some("sum"), Some("{call}")),
+                &[]
+            ),
             r#"{__name__=~"circuit_breaker_calls(_total)?"}"#
         );
         assert_eq!(
-            prometheus_selector(&metric(
-                "pipeline.stage.throughput",
-                Some("gauge"),
-                Some("{row}/s")
-            )),
+            prometheus_selector(
+                &metric("pipeline.stage.throughput", Some("gauge"), Some("{row}/s")),
+                &[]
+            ),
             r#"{__name__=~"pipeline_stage_throughput(_per_second)?"}"#
         );
         assert_eq!(
-            prometheus_selector(&metric("queue.size", None, Some("By"))),
+            prometheus_selector(&metric("queue.size", None, Some("By")), &[]),
             r#"{__name__=~"queue_size(_bytes)?(_total|_count)?"}"#
         );
     }

@@ -10,7 +10,10 @@ use crate::unified::UnifiedTags;
 /// Where DogStatsD is, or why it cannot be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum DogStatsdError {
-    #[error("DD_DOGSTATSD_URL={0:?} is not udp://HOST:PORT")]
+    #[error(
+        "DD_DOGSTATSD_URL={0:?} is not udp://HOST:PORT \
+         (this service sends DogStatsD over UDP only)"
+    )]
     BadUrl(String),
     #[error("DD_DOGSTATSD_PORT={0:?} is not a port number")]
     BadPort(String),
@@ -38,23 +41,37 @@ pub fn address() -> Result<String, DogStatsdError> {
         Ok(p) => p.parse::<u16>().map_err(|_| DogStatsdError::BadPort(p))?,
         Err(_) => 8125,
     };
+    // An IPv6 address takes brackets before the port.
+    if host.contains(':') && !host.starts_with('[') {
+        return Ok(format!("[{host}]:{port}"));
+    }
     Ok(format!("{host}:{port}"))
 }
 // ANCHOR_END: address
 
+/// Metrics waiting to be sent, at most.
+const QUEUE_CAPACITY: usize = 10_000;
+
 // ANCHOR: client
-/// A client that queues each metric and sends it, one datagram apiece, from a
-/// thread of its own: recording a metric never waits on the network.
+/// A client that queues each metric for one sending thread, which writes it
+/// as a datagram: recording a metric never waits on the network. The queue
+/// is bounded; a metric that does not fit, or a datagram that cannot be
+/// sent, is dropped and logged at `debug`.
 pub fn client(tags: &UnifiedTags) -> Result<StatsdClient, DogStatsdError> {
     let addr = address()?;
     let socket = UdpSocket::bind("0.0.0.0:0")?;
     socket.set_nonblocking(true)?;
     let sink = UdpMetricSink::from(addr.as_str(), socket)
         .map_err(|source| DogStatsdError::Sink { addr, source })?;
-    let mut builder = StatsdClient::builder("", QueuingMetricSink::from(sink))
+    let queue = QueuingMetricSink::builder()
+        .with_capacity(QUEUE_CAPACITY)
         .with_error_handler(
             |e| tracing::debug!(error = %e, "DogStatsD datagram lost"),
-        );
+        )
+        .build(sink);
+    let mut builder = StatsdClient::builder("", queue).with_error_handler(
+        |e| tracing::debug!(error = %e, "DogStatsD metric dropped"),
+    );
     for (key, value) in tags.statsd_tags() {
         builder = builder.with_tag(key, value);
     }

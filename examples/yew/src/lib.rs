@@ -118,7 +118,10 @@ async fn rendered_page(State(state): State<AppState>) -> Response {
                 .into_response();
         }
     };
-    let body = render(notes).await;
+    let Ok(body) = render(notes).await else {
+        let message = "the page could not be rendered; /api/notes still answers";
+        return (StatusCode::INTERNAL_SERVER_ERROR, message).into_response();
+    };
     let mut head = head(&state.web);
     head.push_str(&trace_context_meta());
     head.push_str(&format!(
@@ -135,17 +138,23 @@ async fn rendered_page(State(state): State<AppState>) -> Response {
 }
 
 /// `App` rendered to HTML, with the markers hydration needs. Yew renders on
-/// its own runtime; this span measures the wait for it.
+/// its own runtime; this span measures the wait for it. A component that
+/// panics makes Yew's renderer panic too: on a task of its own, that is an
+/// error (a 500), not a dropped connection.
 #[tracing::instrument(
     name = "render page",
     skip_all,
     fields(notes.count = notes.len() as i64)
 )]
-async fn render(notes: Vec<Note>) -> String {
+async fn render(notes: Vec<Note>) -> Result<String, tokio::task::JoinError> {
     let props = move || Props {
         initial: Some(notes),
     };
-    yew::ServerRenderer::<App>::with_props(props).render().await
+    let rendered =
+        tokio::spawn(yew::ServerRenderer::<App>::with_props(props).render());
+    rendered
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "render failed"))
 }
 
 /// `<meta>` tags with the current span's context, written by the global
