@@ -54,22 +54,8 @@ impl FrontEnd {
 pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
     let mut found = Vec::new();
     for manifest in workspace::manifests_of(example)? {
-        let text = std::fs::read_to_string(&manifest)?;
-        let doc: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{} is not valid TOML", relative(&manifest)))?;
-        let package = doc.get("package");
-        let book = package
-            .and_then(|p| p.get("metadata"))
-            .and_then(|m| m.get("book"));
-        let target = book.and_then(|b| b.get("target")).and_then(|t| t.as_str());
-        let features = book
-            .and_then(|b| b.get("features"))
-            .and_then(|f| f.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.as_str().map(str::to_owned))
-            .collect();
-        match target {
+        let package = workspace::manifest_package(&manifest)?;
+        match package.target.as_deref() {
             None => continue,
             Some(WASM_TARGET) => {}
             Some(other) => bail!(
@@ -77,16 +63,10 @@ pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
                 relative(&manifest)
             ),
         }
-        let name = package
-            .and_then(|p| p.get("name"))
-            .and_then(|n| n.as_str())
-            .with_context(|| {
-                format!("{} has no package.name", relative(&manifest))
-            })?;
         found.push(FrontEnd {
-            package: name.to_owned(),
+            package: package.name,
             manifest,
-            features,
+            features: package.features,
         });
     }
     Ok(found)

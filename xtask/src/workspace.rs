@@ -92,25 +92,52 @@ pub fn manifests_of(example: &Example) -> Result<Vec<PathBuf>> {
     Ok(manifests)
 }
 
+/// What the book reads from a crate's manifest: its name and its
+/// `[package.metadata.book]` target and features.
+pub struct ManifestPackage {
+    pub name: String,
+    /// `target`: a browser front end says `wasm32-unknown-unknown`.
+    pub target: Option<String>,
+    pub features: Vec<String>,
+}
+
+/// Reads `manifest`'s package name and book metadata.
+pub fn manifest_package(manifest: &Path) -> Result<ManifestPackage> {
+    let text = std::fs::read_to_string(manifest)?;
+    let doc: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML", relative(manifest)))?;
+    let package = doc.get("package");
+    let book = package
+        .and_then(|p| p.get("metadata"))
+        .and_then(|m| m.get("book"));
+    let name = package
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .with_context(|| format!("{} has no package.name", relative(manifest)))?;
+    Ok(ManifestPackage {
+        name: name.to_owned(),
+        target: book
+            .and_then(|b| b.get("target"))
+            .and_then(|t| t.as_str())
+            .map(str::to_owned),
+        features: book
+            .and_then(|b| b.get("features"))
+            .and_then(|f| f.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(str::to_owned))
+            .collect(),
+    })
+}
+
 /// The packages of `example` that run natively: the example's own and any
 /// nested one that does not declare a browser target (a second service).
 pub fn server_packages(example: &Example) -> Result<Vec<String>> {
     let mut packages = vec![example.package.clone()];
     for manifest in manifests_of(example)?.into_iter().skip(1) {
-        let text = std::fs::read_to_string(&manifest)?;
-        let doc: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{} is not valid TOML", relative(&manifest)))?;
-        let package = doc.get("package");
-        let browser = package
-            .and_then(|p| p.get("metadata"))
-            .and_then(|m| m.get("book"))
-            .and_then(|b| b.get("target"))
-            .is_some();
-        if let Some(name) =
-            package.and_then(|p| p.get("name")).and_then(|n| n.as_str())
-            && !browser
-        {
-            packages.push(name.to_owned());
+        let package = manifest_package(&manifest)?;
+        if package.target.is_none() {
+            packages.push(package.name);
         }
     }
     Ok(packages)
