@@ -1,35 +1,23 @@
-//! `cargo xtask`: the book's tool. Run `cargo xtask --help`.
+//! `cargo xtask`: the book's tool. Run `cargo xtask --help`; the map of its
+//! parts is `xtask/README.md`.
 
-mod backends;
 mod bench;
-mod book;
-mod breaker_bench;
-mod cases;
-mod collector;
-mod ddagent;
-mod ecosystem;
-mod generate;
-mod interop;
-mod live;
-mod operator_bench;
-mod pins;
-mod polars_bench;
-mod postgres;
-mod prometheus;
-mod received;
-mod rotel;
+mod checks;
+mod otlp;
+mod proc;
+mod repo;
 mod scenario;
-mod snippets;
-mod stack;
-mod tree;
+mod services;
+mod tools;
 mod verify;
-mod waterfall;
 mod web;
-mod webdriver;
-mod workspace;
 
 use anyhow::{Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench::load::Load;
+use crate::checks::{book, generate, pins};
+use crate::services::docker;
 
 #[derive(Parser)]
 #[command(
@@ -43,27 +31,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Run every check: pins, generated files, fmt, clippy, tests, scenarios, interop, book.
-    Verify {
-        /// Run only these steps.
-        #[arg(long, value_enum, value_delimiter = ',')]
-        only: Vec<verify::Step>,
-        /// Run only this example's scenario.
-        #[arg(long)]
-        example: Option<String>,
-        /// Run every step even after one failed.
-        #[arg(long)]
-        keep_going: bool,
-        /// Treat a skipped step (a missing program) as a failure, as CI does.
-        #[arg(long)]
-        require_all: bool,
-        /// Accept changed trace snapshots and write them.
-        #[arg(long)]
-        bless: bool,
-        /// Run the scenarios against a docker stack (`docker`: docker/otel-stack)
-        /// and assert through Jaeger's and Prometheus's query APIs.
-        #[arg(long, value_name = "docker")]
-        stack: Option<String>,
-    },
+    Verify(verify::Options),
     /// Check (or rewrite) the examples' versions against the pin table.
     Pins {
         /// Report differences and fail (the default).
@@ -112,30 +80,9 @@ enum Task {
         #[arg(long, default_value_t = 3001)]
         port: u16,
     },
-    /// Measure an example under load (release builds).
-    Bench {
-        /// What to measure.
-        #[arg(value_enum)]
-        target: BenchTarget,
-        /// Seconds of load per mode and round.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Concurrent connections.
-        #[arg(long, default_value_t = 16)]
-        concurrency: usize,
-        /// Alternating rounds of off/on.
-        #[arg(long, default_value_t = 2)]
-        rounds: usize,
-        /// Orders to generate (polars).
-        #[arg(long, default_value_t = 5_000_000)]
-        rows: usize,
-        /// Customers (polars).
-        #[arg(long, default_value_t = 100_000)]
-        customers: usize,
-        /// Reconciles to run before measuring (kube-operator).
-        #[arg(long, default_value_t = 1_000)]
-        reconciles: usize,
-    },
+    /// Measure an example (release builds).
+    #[command(subcommand)]
+    Bench(BenchTarget),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -145,23 +92,65 @@ enum StackAction {
     Status,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+/// Load with wrk: how long, how many connections, how many rounds.
+#[derive(Args)]
+struct LoadArgs {
+    /// Seconds of load per mode and round.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Alternating rounds of the modes.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+}
+
+impl LoadArgs {
+    fn load(&self) -> Load {
+        Load {
+            seconds: self.seconds,
+            concurrency: self.concurrency,
+            rounds: self.rounds,
+        }
+    }
+}
+
+#[derive(Subcommand)]
 enum BenchTarget {
     /// The axum quickstart, telemetry on versus `OTEL_SDK_DISABLED=true`.
-    Quickstart,
+    Quickstart(LoadArgs),
     /// The circuit-breaker example with its downstream hanging, breaker on
     /// versus off.
-    CircuitBreaker,
+    CircuitBreaker(LoadArgs),
     /// The polars-pipeline example against the same pipeline in pandas.
-    Polars,
+    Polars {
+        /// Orders to generate.
+        #[arg(long, default_value_t = 5_000_000)]
+        rows: usize,
+        /// Customers.
+        #[arg(long, default_value_t = 100_000)]
+        customers: usize,
+    },
     /// The kube-operator's memory after many reconciles (against its
     /// in-memory API server).
-    KubeOperator,
+    KubeOperator {
+        /// Reconciles to run before measuring.
+        #[arg(long, default_value_t = 1_000)]
+        reconciles: usize,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match run(cli.task) {
+    // The one runtime. Blocking work (cargo, installs) runs on this thread
+    // inside it; the collector's servers run on its worker threads.
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli.task)));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
@@ -170,23 +159,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(task: Task) -> Result<()> {
+async fn run(task: Task) -> Result<()> {
     match task {
-        Task::Verify {
-            only,
-            example,
-            keep_going,
-            require_all,
-            bless,
-            stack,
-        } => verify::run(&verify::Options {
-            only,
-            example,
-            keep_going,
-            require_all,
-            bless,
-            stack,
-        }),
+        Task::Verify(options) => verify::run(&options).await,
         Task::Pins { check: _, write } => {
             let problems = pins::check(write)?;
             if problems.is_empty() {
@@ -199,23 +174,20 @@ fn run(task: Task) -> Result<()> {
                 problems.join("\n  ")
             )
         }
-        Task::Gen { check } => {
-            if check {
-                let stale = generate::stale()?;
-                if !stale.is_empty() {
-                    bail!("{}", stale.join("\n"));
-                }
-                println!("generated files are fresh");
-                Ok(())
-            } else {
-                generate::write()
+        Task::Gen { check: true } => {
+            let stale = generate::stale()?;
+            if !stale.is_empty() {
+                bail!("{}", stale.join("\n"));
             }
+            println!("generated files are fresh");
+            Ok(())
         }
+        Task::Gen { check: false } => generate::write(),
         Task::New { slug } => {
             let dir = generate::new_example(&slug)?;
             println!(
                 "\n{} is ready: `cargo xtask verify --only scenarios --example {slug} --bless` runs it",
-                workspace::relative(&dir)
+                repo::relative(&dir)
             );
             Ok(())
         }
@@ -223,7 +195,7 @@ fn run(task: Task) -> Result<()> {
             grpc_port,
             http_port,
             quiet,
-        } => runtime()?.block_on(live::run(grpc_port, http_port, quiet)),
+        } => otlp::live::run(grpc_port, http_port, quiet).await,
         Task::Web => web::run(),
         Task::Stack { action, name } => {
             let action = match action {
@@ -231,48 +203,21 @@ fn run(task: Task) -> Result<()> {
                 StackAction::Down => "down",
                 StackAction::Status => "status",
             };
-            stack::run(action, name.as_deref())
+            docker::run(action, name.as_deref())
         }
         Task::Book => book::build(),
         Task::Serve { port } => book::serve(port),
-        Task::Bench {
-            target: BenchTarget::Quickstart,
-            seconds,
-            concurrency,
-            rounds,
-            ..
-        } => bench::quickstart(&bench::Load {
-            seconds,
-            concurrency,
-            rounds,
-        }),
-        Task::Bench {
-            target: BenchTarget::KubeOperator,
-            reconciles,
-            ..
-        } => operator_bench::run(reconciles),
-        Task::Bench {
-            target: BenchTarget::Polars,
-            rows,
-            customers,
-            ..
-        } => polars_bench::run(rows, customers),
-        Task::Bench {
-            target: BenchTarget::CircuitBreaker,
-            seconds,
-            concurrency,
-            rounds,
-            ..
-        } => breaker_bench::run(&breaker_bench::Load {
-            seconds,
-            concurrency,
-            rounds,
-        }),
+        Task::Bench(BenchTarget::Quickstart(load)) => {
+            bench::quickstart::run(&load.load()).await
+        }
+        Task::Bench(BenchTarget::CircuitBreaker(load)) => {
+            bench::breaker::run(&load.load()).await
+        }
+        Task::Bench(BenchTarget::Polars { rows, customers }) => {
+            bench::polars::run(rows, customers)
+        }
+        Task::Bench(BenchTarget::KubeOperator { reconciles }) => {
+            bench::operator::run(reconciles).await
+        }
     }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
 }

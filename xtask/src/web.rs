@@ -1,4 +1,4 @@
-//! `cargo xtask web`: builds the examples' browser front ends, the packages
+//! Ground, for the browser examples: builds the examples' browser front ends, the packages
 //! whose `[package.metadata.book] target` is `wasm32-unknown-unknown`, with
 //! the wasm target and the pinned `wasm-bindgen` CLI into
 //! `target/web/<package>/`, and reports each one's size, raw and gzipped.
@@ -9,8 +9,9 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::scenario::Example;
-use crate::workspace::{self, relative};
+use crate::proc;
+use crate::repo::{self, Example, Manifest, relative};
+use crate::tools::CargoTool;
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The Cargo profile front ends are built with (root `Cargo.toml`): release,
@@ -29,7 +30,7 @@ pub struct FrontEnd {
 impl FrontEnd {
     /// `wasm-bindgen`'s output: `<package>.js` and `<package>_bg.wasm`.
     pub fn out_dir(&self) -> PathBuf {
-        workspace::target_dir().join("web").join(&self.package)
+        repo::target_dir().join("web").join(&self.package)
     }
 
     fn lib_name(&self) -> String {
@@ -53,9 +54,9 @@ impl FrontEnd {
 /// target).
 pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
     let mut found = Vec::new();
-    for manifest in workspace::manifests_of(example)? {
-        let package = workspace::manifest_package(&manifest)?;
-        match package.target.as_deref() {
+    for manifest in example.manifests()? {
+        let package = Manifest::read(&manifest)?.package;
+        match package.metadata.book.target.as_deref() {
             None => continue,
             Some(WASM_TARGET) => {}
             Some(other) => bail!(
@@ -66,7 +67,7 @@ pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
         found.push(FrontEnd {
             package: package.name,
             manifest,
-            features: package.features,
+            features: package.metadata.book.features,
         });
     }
     Ok(found)
@@ -75,7 +76,7 @@ pub fn front_ends(example: &Example) -> Result<Vec<FrontEnd>> {
 /// Every front end of every example.
 pub fn all_front_ends() -> Result<Vec<FrontEnd>> {
     let mut all = Vec::new();
-    for example in workspace::examples()? {
+    for example in repo::examples()? {
         all.extend(front_ends(&example)?);
     }
     Ok(all)
@@ -83,70 +84,32 @@ pub fn all_front_ends() -> Result<Vec<FrontEnd>> {
 
 /// Adds the wasm target with rustup when it is missing.
 pub fn ensure_target() -> Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .context("rustup is needed to add the wasm32-unknown-unknown target")?;
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == WASM_TARGET)
-    {
+    let installed =
+        proc::output(Command::new("rustup").args(["target", "list", "--installed"]))
+            .context("rustup is needed to add the wasm32-unknown-unknown target")?;
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
         return Ok(());
     }
-    workspace::run("rustup", &["target", "add", WASM_TARGET])
+    proc::run("rustup", &["target", "add", WASM_TARGET])
 }
 
-/// The version of the `wasm-bindgen` crate in `Cargo.lock`: the CLI must be
-/// the same version, or the JS glue and the wasm disagree.
-fn locked_wasm_bindgen() -> Result<String> {
-    let lock = workspace::root().join("Cargo.lock");
-    let text = std::fs::read_to_string(&lock)
-        .with_context(|| format!("cannot read {}", relative(&lock)))?;
-    let doc: toml::Table = toml::from_str(&text)?;
-    doc.get("package")
-        .and_then(|p| p.as_array())
-        .into_iter()
-        .flatten()
-        .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("wasm-bindgen"))
-        .and_then(|p| p.get("version"))
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-        .context("Cargo.lock has no wasm-bindgen package")
-}
-
-/// The `wasm-bindgen` CLI at the locked version, installed into
+/// The `wasm-bindgen` CLI at the version of the `wasm-bindgen` crate in
+/// `Cargo.lock` (the JS glue and the wasm must agree), installed into
 /// `target/tools` the first time (about two minutes).
 pub fn wasm_bindgen_cli() -> Result<PathBuf> {
-    let version = locked_wasm_bindgen()?;
-    let tools = workspace::target_dir().join("tools");
-    let binary = tools.join("bin").join("wasm-bindgen");
-    let installed = Command::new(&binary)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&version));
-    if !installed {
-        println!(
-            "installing wasm-bindgen-cli {version} into {} (once)",
-            tools.display()
-        );
-        let tools_arg = tools.to_string_lossy().into_owned();
-        // Not `--locked`: the CLI's own lock names a crate version the
-        // registry no longer serves.
-        workspace::run(
-            "cargo",
-            &[
-                "install",
-                "wasm-bindgen-cli",
-                "--version",
-                &format!("={version}"),
-                "--root",
-                &tools_arg,
-                "--quiet",
-            ],
-        )
-        .context("installing wasm-bindgen-cli failed; it needs crates.io")?;
+    let version = repo::locked()?
+        .into_iter()
+        .find(|(name, _)| name == "wasm-bindgen")
+        .map(|(_, version)| version)
+        .context("Cargo.lock has no wasm-bindgen package")?;
+    CargoTool {
+        krate: "wasm-bindgen-cli",
+        version: &version,
+        binary: "wasm-bindgen",
+        // Its own lock names a crate version the registry no longer serves.
+        locked: false,
     }
-    Ok(binary)
+    .install()
 }
 
 /// What a build produced.
@@ -176,15 +139,15 @@ pub fn build(front_ends: &[FrontEnd]) -> Result<Vec<Built>> {
         ];
         let package_args = front_end.cargo_args();
         args.extend(package_args.iter().map(String::as_str));
-        workspace::run("cargo", &args)?;
-        let input = workspace::target_dir()
+        proc::run("cargo", &args)?;
+        let input = repo::target_dir()
             .join(WASM_TARGET)
             .join(PROFILE)
             .join(format!("{}.wasm", front_end.lib_name()));
         let out = front_end.out_dir();
         let out_arg = out.to_string_lossy().into_owned();
         let input_arg = input.to_string_lossy().into_owned();
-        workspace::run(
+        proc::run(
             &cli.to_string_lossy(),
             &[
                 "--target",

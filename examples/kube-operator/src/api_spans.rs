@@ -9,6 +9,10 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use opentelemetry::global;
 use opentelemetry_http::HeaderInjector;
+use opentelemetry_semantic_conventions::attribute::{
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, SERVER_ADDRESS,
+    URL_TEMPLATE,
+};
 use tower::{Layer, Service};
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -63,11 +67,11 @@ where
             otel.name = format!("{method} {template}"),
             otel.kind = "client",
             otel.status_code = Empty,
-            http.request.method = method,
-            url.template = template,
-            server.address = request.uri().host(),
-            http.response.status_code = Empty,
-            error.type = Empty,
+            { HTTP_REQUEST_METHOD } = method,
+            { URL_TEMPLATE } = template,
+            { SERVER_ADDRESS } = request.uri().host(),
+            { HTTP_RESPONSE_STATUS_CODE } = Empty,
+            { ERROR_TYPE } = Empty,
         );
         global::get_text_map_propagator(|propagator| {
             propagator.inject_context(
@@ -83,14 +87,14 @@ where
                 match &result {
                     Ok(response) => {
                         let status = response.status().as_u16();
-                        span.record("http.response.status_code", i64::from(status));
+                        span.record(HTTP_RESPONSE_STATUS_CODE, i64::from(status));
                         if status >= 400 {
-                            span.record("error.type", status.to_string());
+                            span.record(ERROR_TYPE, status.to_string());
                             span.record("otel.status_code", "ERROR");
                         }
                     }
                     Err(error) => {
-                        span.record("error.type", "transport");
+                        span.record(ERROR_TYPE, "transport");
                         span.record("otel.status_code", "ERROR");
                         tracing::warn!(%error, "API call failed");
                     }

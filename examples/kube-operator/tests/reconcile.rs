@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use example_kube_operator::{
-    Context, FINALIZER, RESYNC, Website, WebsiteSpec, WebsiteStatus, error_policy,
-    reconcile,
+    Context, FINALIZER, Phase, RESYNC, Website, WebsiteSpec, WebsiteStatus,
+    error_policy, reconcile,
 };
 use http::{Request, Response, StatusCode};
 use kube::Client;
@@ -181,9 +181,10 @@ async fn a_new_generation_applies_children_patches_status_and_records_an_event()
             answer,
         )
         .await;
+    assert_eq!(status["status"]["phase"], "Ready");
     let status: WebsiteStatus =
         serde_json::from_value(status["status"].clone()).unwrap();
-    assert_eq!(status.phase, "Ready");
+    assert_eq!(status.phase, Phase::Ready);
     assert_eq!(status.observed_generation, Some(2));
 
     let (_, event) = api
@@ -203,7 +204,7 @@ async fn a_reconcile_that_changes_nothing_writes_no_status_and_no_event() {
     let (ctx, mut api) = setup();
     let mut seen = website(true, 1);
     seen.status = Some(WebsiteStatus {
-        phase: "Ready".into(),
+        phase: Phase::Ready,
         observed_generation: Some(2),
         trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
         message: None,

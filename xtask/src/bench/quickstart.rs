@@ -1,0 +1,134 @@
+//! `cargo xtask bench quickstart`: requests/s and latency of the axum
+//! quickstart with telemetry on and off, the same release binary, in one run.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::process::Command;
+
+use super::load::{self, Answers, Load, Measured};
+use crate::proc::{Running, Signal};
+
+/// Builds the quickstart in release mode and measures it with telemetry off
+/// (`OTEL_SDK_DISABLED=true`), on (OTLP/HTTP to the embedded collector, a
+/// release build in a process of its own), and on with nothing listening at
+/// the endpoint; alternating `rounds` times so that drift hits every mode
+/// alike.
+pub async fn run(load: &Load) -> Result<()> {
+    load.check()?;
+    load::require_wrk()?;
+    let release = super::build_release(&["example-axum-quickstart", "xtask"])?;
+    let binary = release.join("example-axum-quickstart");
+    let (mut collector, endpoint) = start_collector(&release.join("xtask")).await?;
+    // A port that refuses connections: nothing listens there once dropped.
+    let closed = format!(
+        "http://{}",
+        std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?
+    );
+    let modes: [(&str, [(&str, &str); 2]); 3] = [
+        (
+            "telemetry off",
+            [("OTEL_SDK_DISABLED", "true"), ("RUST_LOG", "warn")],
+        ),
+        (
+            "telemetry on",
+            [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("RUST_LOG", "warn"),
+            ],
+        ),
+        (
+            "collector down",
+            [
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &closed),
+                ("RUST_LOG", "warn"),
+            ],
+        ),
+    ];
+    let mut runs: [Vec<Measured>; 3] = Default::default();
+    for round in 1..=load.rounds {
+        for (i, (mode, env)) in modes.iter().enumerate() {
+            let mut service = super::serve(mode, &binary, env).await?;
+            let url = format!("{}/hello", service.url);
+            // Warm-up: connections, allocator, the exporter's first batch.
+            load::run(&url, load.concurrency, 1, Answers::Successes).await?;
+            let measured =
+                load::run(&url, load.concurrency, load.seconds, Answers::Successes)
+                    .await?;
+            service.process.stop(Duration::from_secs(20)).await?;
+            println!(
+                "round {round}/{}: {mode:<14} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
+                load.rounds,
+                measured.per_second(),
+                measured.p50_ms,
+                measured.p99_ms
+            );
+            runs[i].push(measured);
+        }
+    }
+    // SIGINT (its Ctrl-C) makes it print its totals.
+    collector.signal(Signal::Interrupt);
+    collector.wait_exit(Duration::from_secs(20)).await?;
+    let totals = collector
+        .output_lines()
+        .into_iter()
+        .find(|l| l.starts_with("received "))
+        .unwrap_or_else(|| "no totals printed".into());
+    let [off, on, down] = runs.map(|r| Measured::merge(&r));
+    println!(
+        "\nwrk: {} s x {} rounds per mode, {} connections, GET /hello; means over rounds",
+        load.seconds, load.rounds, load.concurrency
+    );
+    println!(
+        "{:<16} {:>12} {:>10} {:>10}",
+        "mode", "requests/s", "p50 ms", "p99 ms"
+    );
+    for (mode, m) in [
+        ("telemetry off", &off),
+        ("telemetry on", &on),
+        ("collector down", &down),
+    ] {
+        println!(
+            "{mode:<16} {:>12.0} {:>10.2} {:>10.2}",
+            m.per_second(),
+            m.p50_ms,
+            m.p99_ms
+        );
+    }
+    for (label, m) in [("on / off", &on), ("down / off", &down)] {
+        println!(
+            "{label:<16} {:>11.2}x {:>9.2}x {:>9.2}x",
+            m.per_second() / off.per_second(),
+            m.p50_ms / off.p50_ms,
+            m.p99_ms / off.p99_ms
+        );
+    }
+    println!("the collector (telemetry-on runs): {totals}");
+    Ok(())
+}
+
+/// `xtask collector --quiet` from a release build, in its own process, and
+/// its OTLP/HTTP endpoint.
+async fn start_collector(xtask: &Path) -> Result<(Running, String)> {
+    let mut collector = Running::spawn(
+        "collector",
+        Command::new(xtask).args([
+            "collector",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--quiet",
+        ]),
+    )?;
+    let line = collector
+        .wait_for_line("OTLP/HTTP on ", Duration::from_secs(10))
+        .await?;
+    let endpoint = line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((collector, endpoint))
+}

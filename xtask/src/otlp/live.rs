@@ -1,0 +1,152 @@
+//! `cargo xtask collector`: the embedded collector run standalone, printing
+//! each trace as a tree once it has been quiet for a moment, and a line per
+//! metric and log record as they arrive.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use crate::otlp::collector::{Arrival, Collector};
+use crate::otlp::received::{LogRecord, MetricRecord, SpanRecord};
+use crate::otlp::tree::{AttributeFilter, Style, render_trace};
+
+/// A trace is printed once no span of it arrived for this long.
+const QUIET: Duration = Duration::from_millis(800);
+
+/// Runs until Ctrl-C (SIGINT) or SIGTERM. `quiet` prints only the addresses
+/// and the totals, for load tests where printing would be the bottleneck.
+pub async fn run(grpc_port: u16, http_port: u16, quiet: bool) -> Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let live = (!quiet).then_some(tx);
+    let collector = Collector::start_with(grpc_port, http_port, live).await?;
+    println!("OTLP/gRPC on {}", collector.grpc_endpoint());
+    println!(
+        "OTLP/HTTP on {} (protobuf and JSON)",
+        collector.http_endpoint()
+    );
+    if quiet {
+        let _ = tokio::signal::ctrl_c().await;
+        print_totals(&collector);
+        return Ok(());
+    }
+    println!(
+        "point an example at it: OTEL_EXPORTER_OTLP_ENDPOINT={} cargo run -p example-axum-quickstart",
+        collector.http_endpoint()
+    );
+    println!("Ctrl-C to stop\n");
+
+    let mut pending: HashMap<String, Pending> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            arrival = rx.recv() => match arrival {
+                Some(Arrival::Spans(spans)) => {
+                    for span in spans {
+                        let entry = pending.entry(span.trace_id.clone()).or_default();
+                        entry.spans.push(span);
+                        entry.last = Some(Instant::now());
+                        entry.fresh = true;
+                    }
+                }
+                Some(Arrival::Metrics(metrics)) => metrics.iter().for_each(print_metric),
+                Some(Arrival::Logs(logs)) => logs.iter().for_each(print_log),
+                None => break,
+            },
+            _ = tick.tick() => print_quiet_traces(&mut pending),
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    pending.values_mut().for_each(|p| p.last = None);
+    print_quiet_traces(&mut pending);
+    print_totals(&collector);
+    Ok(())
+}
+
+fn print_totals(collector: &Collector) {
+    let received = collector.store.snapshot();
+    println!(
+        "\nreceived {} spans, {} metric streams, {} log records in {} requests",
+        received.spans.len(),
+        received.metrics.len(),
+        received.logs.len(),
+        received.requests.len()
+    );
+    let mut by_transport: std::collections::BTreeMap<String, usize> =
+        Default::default();
+    for r in &received.requests {
+        let compression = r
+            .compression
+            .as_deref()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default();
+        *by_transport
+            .entry(format!("{} over {}{compression}", r.signal, r.transport))
+            .or_default() += 1;
+    }
+    for (what, n) in by_transport {
+        println!("  {n} x {what}");
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    spans: Vec<SpanRecord>,
+    /// `None` forces printing now.
+    last: Option<Instant>,
+    /// Spans arrived since the trace was last printed.
+    fresh: bool,
+}
+
+fn print_quiet_traces(pending: &mut HashMap<String, Pending>) {
+    let style = Style {
+        timings: true,
+        attributes: AttributeFilter::Key,
+        width: None,
+    };
+    let mut ready: Vec<_> = pending
+        .values_mut()
+        .filter(|p| p.fresh && p.last.is_none_or(|t| t.elapsed() >= QUIET))
+        .collect();
+    ready.sort_by_key(|p| p.spans.iter().map(|s| s.start_unix_nano).min());
+    for trace in ready {
+        trace.fresh = false;
+        let spans: Vec<_> = trace.spans.iter().collect();
+        println!("{}", render_trace(&spans, &style));
+    }
+}
+
+fn print_metric(metric: &MetricRecord) {
+    let unit = if metric.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" unit={}", metric.unit)
+    };
+    println!(
+        "metric {} [{}] {}{unit} points={}",
+        metric.name, metric.service_name, metric.kind, metric.data_points
+    );
+}
+
+fn print_log(log: &LogRecord) {
+    let severity = if log.severity_text.is_empty() {
+        format!("sev={}", log.severity_number)
+    } else {
+        log.severity_text.clone()
+    };
+    let trace = match (&log.trace_id, &log.span_id) {
+        (Some(t), Some(s)) => format!(" trace={t} span={s}"),
+        (Some(t), None) => format!(" trace={t}"),
+        _ => String::new(),
+    };
+    let attributes: String = log
+        .attributes
+        .iter()
+        .map(|(k, v)| format!(" {k}={v}"))
+        .collect();
+    println!(
+        "log [{}] {severity} {}{attributes}{trace}",
+        log.service_name, log.body
+    );
+}

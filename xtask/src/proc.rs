@@ -1,0 +1,518 @@
+//! Ground: the one process layer. Every program the xtask starts goes
+//! through here: commands run to completion with `> cmd` echoed, and
+//! long-running processes spawned with their output captured, awaited until
+//! ready (a line they print, or a probe), stopped with SIGTERM and awaited.
+//! Also the one polling loop, and free ports.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::Notify;
+
+use crate::repo;
+
+/// Runs a command from the root, echoing it as `> cmd args`; fails on a
+/// non-zero exit.
+pub fn run(program: &str, args: &[&str]) -> Result<()> {
+    run_with_env(program, args, &[])
+}
+
+/// As [`run`], with extra environment variables (not echoed: they may hold
+/// credentials).
+pub fn run_with_env(
+    program: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<()> {
+    println!("> {program} {}", args.join(" "));
+    let status = std::process::Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(repo::root())
+        .status()
+        .with_context(|| format!("cannot run {program}; is it installed?"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs `command` to completion with its output captured; its stdout, or an
+/// error with everything it printed.
+pub fn output(command: &mut std::process::Command) -> Result<String> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {program}; is it installed?"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Whether `program args` runs and exits 0 (a probe for an installed tool).
+pub fn succeeds(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Whether something accepts connections on `127.0.0.1:port`.
+pub fn listening(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// One try of a [`poll_until`] loop.
+pub enum Attempt<T> {
+    Done(T),
+    /// Not yet, and why: the last reason is the error at the deadline.
+    NotYet(String),
+}
+
+/// The error of a [`poll_until`] that reached its deadline (as opposed to
+/// an attempt that failed): says what the last attempt found.
+#[derive(Debug)]
+pub struct TimedOut {
+    pub limit: Duration,
+    pub why: String,
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "still not so after {:?}: {}", self.limit, self.why)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Calls `attempt` every `every` until it is done, for at most `limit`. An
+/// error from `attempt` ends the loop at once; at the deadline the error
+/// says what the last attempt found.
+pub async fn poll_until<T, F, Fut>(
+    limit: Duration,
+    every: Duration,
+    mut attempt: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<T>>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        match attempt().await? {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::NotYet(why) if Instant::now() >= deadline => {
+                return Err(TimedOut { limit, why }.into());
+            }
+            Attempt::NotYet(_) => tokio::time::sleep(every).await,
+        }
+    }
+}
+
+/// Lines a process printed, stdout and stderr interleaved, and a wake-up
+/// for each new one.
+#[derive(Default)]
+struct Output {
+    lines: Mutex<Vec<String>>,
+    /// Streams that reached their end (2: the process closed both).
+    closed: Mutex<usize>,
+    changed: Notify,
+}
+
+impl Output {
+    fn lines(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.lines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.closed.lock().unwrap_or_else(|p| p.into_inner()) == 2
+    }
+
+    fn read_from(
+        self: &Arc<Self>,
+        stream: Option<impl AsyncRead + Unpin + Send + 'static>,
+    ) {
+        let output = self.clone();
+        tokio::spawn(async move {
+            if let Some(stream) = stream {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    output.lines().push(line);
+                    output.changed.notify_waiters();
+                }
+            }
+            *output.closed.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            output.changed.notify_waiters();
+        });
+    }
+}
+
+/// A running process whose output is kept (for error messages and ready
+/// lines). Killed if dropped; [`Running::stop`] ends it gracefully.
+pub struct Running {
+    pub name: String,
+    child: Child,
+    output: Arc<Output>,
+}
+
+impl Running {
+    /// Spawns `command` with stdin closed and stdout and stderr captured.
+    pub fn spawn(name: &str, command: &mut Command) -> Result<Running> {
+        let mut child = spawn_captured(name, command)?;
+        let output = Arc::new(Output::default());
+        output.read_from(child.stdout.take());
+        output.read_from(child.stderr.take());
+        Ok(Running {
+            name: name.to_owned(),
+            child,
+            output,
+        })
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Everything it printed so far.
+    pub fn output_lines(&self) -> Vec<String> {
+        self.output.lines().clone()
+    }
+
+    /// Its last 20 lines, for error messages.
+    pub fn output_tail(&self) -> String {
+        let lines = self.output.lines();
+        let start = lines.len().saturating_sub(20);
+        lines[start..].join("\n")
+    }
+
+    /// Waits until it prints a line starting with `prefix` and returns the
+    /// rest of that line, trimmed; fails if it exits first or `limit` passes.
+    pub async fn wait_for_line(
+        &mut self,
+        prefix: &str,
+        limit: Duration,
+    ) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.output.changed.notified();
+            if let Some(rest) = self
+                .output
+                .lines()
+                .iter()
+                .find_map(|line| line.strip_prefix(prefix))
+            {
+                return Ok(rest.trim().to_owned());
+            }
+            if self.output.is_closed() {
+                let status = self.child.wait().await.ok();
+                bail!(
+                    "{} exited ({}) without printing `{prefix}…`:\n{}",
+                    self.name,
+                    status.map(|s| s.to_string()).unwrap_or_default(),
+                    self.output_tail()
+                );
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                bail!(
+                    "{} did not print `{prefix}…` within {limit:?}:\n{}",
+                    self.name,
+                    self.output_tail()
+                );
+            }
+        }
+    }
+
+    /// Waits until `probe` says it is ready; fails if it exits first or
+    /// `limit` passes.
+    pub async fn wait_until<F, Fut>(
+        &mut self,
+        limit: Duration,
+        mut probe: F,
+    ) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let name = self.name.clone();
+        let result = poll_until(limit, Duration::from_millis(100), || {
+            let exited = self.child.try_wait().ok().flatten();
+            let ready = probe();
+            let name = name.clone();
+            async move {
+                if let Some(status) = exited {
+                    bail!("{name} exited ({status}) before it was ready");
+                }
+                Ok(if ready.await {
+                    Attempt::Done(())
+                } else {
+                    Attempt::NotYet(format!("{name} is not ready"))
+                })
+            }
+        })
+        .await;
+        result.with_context(|| format!("its output:\n{}", self.output_tail()))
+    }
+
+    /// SIGTERM, then waits up to `limit` for it to exit, and fails unless it
+    /// exits successfully: the book's services flush their telemetry then.
+    pub async fn stop(&mut self, limit: Duration) -> Result<()> {
+        let Some(pid) = self.child.id() else {
+            bail!(
+                "{} had exited before SIGTERM:\n{}",
+                self.name,
+                self.output_tail()
+            );
+        };
+        signal(pid, Signal::Terminate);
+        match self.wait_exit(limit).await? {
+            status if status.success() => Ok(()),
+            status => bail!(
+                "{} exited with {status} after SIGTERM:\n{}",
+                self.name,
+                self.output_tail()
+            ),
+        }
+    }
+
+    /// Sends `signal` (nothing when it has exited already).
+    pub fn signal(&self, signal_to_send: Signal) {
+        if let Some(pid) = self.child.id() {
+            signal(pid, signal_to_send);
+        }
+    }
+
+    /// Sends `signal`, then waits up to `limit` for the exit, whatever its
+    /// status (a third-party program that sends what it holds on SIGTERM).
+    pub async fn end(
+        mut self,
+        signal_to_send: Signal,
+        limit: Duration,
+    ) -> Option<ExitStatus> {
+        self.signal(signal_to_send);
+        self.wait_exit(limit).await.ok()
+    }
+
+    /// Waits up to `limit` for the exit (killing it after that).
+    pub async fn wait_exit(&mut self, limit: Duration) -> Result<ExitStatus> {
+        match tokio::time::timeout(limit, self.child.wait()).await {
+            Ok(status) => {
+                Ok(status.with_context(|| format!("waiting for {}", self.name))?)
+            }
+            Err(_) => {
+                let _ = self.child.kill().await;
+                bail!(
+                    "{} did not exit within {limit:?}:\n{}",
+                    self.name,
+                    self.output_tail()
+                )
+            }
+        }
+    }
+}
+
+/// The signals the xtask sends.
+#[derive(Clone, Copy)]
+pub enum Signal {
+    /// SIGTERM: what orchestrators send; the book's services shut down.
+    Terminate,
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+}
+
+fn signal(pid: u32, signal: Signal) {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{Signal as Nix, kill};
+        let which = match signal {
+            Signal::Terminate => Nix::SIGTERM,
+            Signal::Interrupt => Nix::SIGINT,
+        };
+        if let Ok(pid) = i32::try_from(pid) {
+            // It may have exited already: nothing to do then.
+            let _ = kill(nix::unistd::Pid::from_raw(pid), which);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (pid, signal);
+}
+
+/// Spawns `command` with stdin closed, stdout and stderr piped, killed if
+/// dropped. A program given by path must exist (an unbuilt binary is named).
+fn spawn_captured(name: &str, command: &mut Command) -> Result<Child> {
+    let program = command.as_std().get_program().to_owned();
+    let path = Path::new(&program);
+    if path.components().count() > 1 && !path.exists() {
+        bail!(
+            "{} is not built; run `cargo build --workspace --bins` (or `--release`)",
+            path.display()
+        );
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {name} ({})", path.display()))
+}
+
+/// Whether `url` answers a GET with a success: a readiness probe.
+pub async fn answers(http: &reqwest::Client, url: &str) -> bool {
+    http.get(url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// How a program run to completion ended, and what it printed.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub seconds: f64,
+}
+
+impl Finished {
+    /// stdout then stderr.
+    pub fn printed(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `command` to completion, output captured, killed after `limit`.
+pub async fn run_to_exit(
+    name: &str,
+    command: &mut Command,
+    limit: Duration,
+) -> Result<Finished> {
+    let started = Instant::now();
+    let child = spawn_captured(name, command)?;
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .with_context(|| format!("{name} did not finish within {limit:?}"))?
+        .with_context(|| format!("waiting for {name}"))?;
+    Ok(Finished {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shell(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    #[tokio::test]
+    async fn a_ready_line_is_found_and_sigterm_ends_the_process() {
+        let mut running = Running::spawn(
+            "sleeper",
+            &mut shell(
+                "echo starting; echo 'listening on http://x:1'; exec sleep 30",
+            ),
+        )
+        .unwrap();
+        let url = running
+            .wait_for_line("listening on ", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(url, "http://x:1");
+        // sleep dies of SIGTERM: not a clean exit, and the error says so.
+        let error = running.stop(Duration::from_secs(5)).await.unwrap_err();
+        assert!(format!("{error:#}").contains("after SIGTERM"), "{error:#}");
+    }
+
+    #[tokio::test]
+    async fn an_exit_before_the_ready_line_shows_the_output() {
+        let mut running =
+            Running::spawn("quitter", &mut shell("echo 'no port free' >&2; exit 3"))
+                .unwrap();
+        let error = running
+            .wait_for_line("listening on ", Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(text.contains("quitter exited"), "{text}");
+        assert!(text.contains("no port free"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_ready_line_times_out() {
+        let mut running =
+            Running::spawn("mute", &mut shell("exec sleep 30")).unwrap();
+        let error = running
+            .wait_for_line("listening on ", Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("within"), "{error:#}");
+    }
+
+    #[tokio::test]
+    async fn polling_stops_at_the_deadline_with_the_last_reason() {
+        let mut tries = 0;
+        let error = poll_until(
+            Duration::from_millis(100),
+            Duration::from_millis(10),
+            || {
+                tries += 1;
+                let n = tries;
+                async move { Ok(Attempt::<()>::NotYet(format!("try {n}"))) }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(tries > 1);
+        assert!(
+            error.to_string().contains(&format!("try {tries}")),
+            "{error}"
+        );
+        let done =
+            poll_until(Duration::from_secs(1), Duration::from_millis(1), || async {
+                Ok(Attempt::Done(7))
+            })
+            .await
+            .unwrap();
+        assert_eq!(done, 7);
+    }
+
+    #[tokio::test]
+    async fn a_job_reports_status_and_output() {
+        let finished = run_to_exit(
+            "job",
+            &mut shell("echo out; echo err >&2; exit 2"),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(finished.status.code(), Some(2));
+        assert_eq!(finished.printed(), "out\nerr\n");
+    }
+}

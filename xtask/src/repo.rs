@@ -1,0 +1,239 @@
+//! Ground: where things are. The repository root, Cargo's target directory,
+//! the examples and what their manifests say, the lock file, and the paths of
+//! the files the book generates from them. Depends on nothing else here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+
+/// The repository root (the workspace that holds `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A path relative to the root, for messages.
+pub fn relative(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Cargo's target directory, honouring `CARGO_TARGET_DIR`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                root().join(dir)
+            }
+        }
+        None => root().join("target"),
+    }
+}
+
+/// `examples/<slug>/`: one crate per chapter.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub slug: String,
+    pub dir: PathBuf,
+    /// The package name, `example-<slug>`.
+    pub package: String,
+}
+
+impl Example {
+    /// `scenario.toml`: how the example runs and what it must emit.
+    pub fn scenario_path(&self) -> PathBuf {
+        self.dir.join("scenario.toml")
+    }
+
+    /// `cases.toml`: programs that run to completion, and what each must do.
+    pub fn cases_path(&self) -> PathBuf {
+        self.dir.join("cases.toml")
+    }
+
+    /// `book/src/generated/<slug>.txt`: the normalised trace tree of a run.
+    pub fn snapshot_path(&self) -> PathBuf {
+        generated_dir().join(format!("{}.txt", self.slug))
+    }
+
+    /// `book/src/generated/<slug>.svg`: the same run as a waterfall.
+    pub fn waterfall_path(&self) -> PathBuf {
+        generated_dir().join(format!("{}.svg", self.slug))
+    }
+
+    /// The example's `Cargo.toml` and those of packages nested in it (a
+    /// front end, a second service, a crate that must lack a feature).
+    pub fn manifests(&self) -> Result<Vec<PathBuf>> {
+        let mut nested = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)
+            .with_context(|| format!("cannot list {}", relative(&self.dir)))?
+        {
+            let manifest = entry?.path().join("Cargo.toml");
+            if manifest.exists() {
+                nested.push(manifest);
+            }
+        }
+        nested.sort();
+        let mut manifests = vec![self.dir.join("Cargo.toml")];
+        manifests.extend(nested);
+        Ok(manifests)
+    }
+
+    /// The packages of the example that run natively: its own and any
+    /// nested one that does not declare a browser target (a second service).
+    pub fn server_packages(&self) -> Result<Vec<String>> {
+        let mut packages = vec![self.package.clone()];
+        for manifest in self.manifests()?.into_iter().skip(1) {
+            let package = Manifest::read(&manifest)?.package;
+            if package.metadata.book.target.is_none() {
+                packages.push(package.name);
+            }
+        }
+        Ok(packages)
+    }
+}
+
+fn generated_dir() -> PathBuf {
+    root().join("book/src/generated")
+}
+
+/// What the xtask reads from a crate's `Cargo.toml`.
+#[derive(Debug, Deserialize)]
+pub struct Manifest {
+    pub package: Package,
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, toml::Value>,
+    #[serde(default, rename = "dev-dependencies")]
+    pub dev_dependencies: BTreeMap<String, toml::Value>,
+    #[serde(default, rename = "build-dependencies")]
+    pub build_dependencies: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Package {
+    pub name: String,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub book: BookMetadata,
+}
+
+/// `[package.metadata.book]`: how the book builds a crate that is not a
+/// native server.
+#[derive(Debug, Default, Deserialize)]
+pub struct BookMetadata {
+    /// A browser front end says `wasm32-unknown-unknown`.
+    pub target: Option<String>,
+    /// Built with these features and without the default ones.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+impl Manifest {
+    /// Reads and parses `path`; errors name the file.
+    pub fn read(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", relative(path)))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a package manifest", relative(path)))
+    }
+
+    /// The names of every dependency, in all three tables.
+    pub fn dependency_names(&self) -> impl Iterator<Item = &String> {
+        self.dependencies
+            .keys()
+            .chain(self.dev_dependencies.keys())
+            .chain(self.build_dependencies.keys())
+    }
+}
+
+/// Every `examples/<slug>/` with a `Cargo.toml`, sorted by slug.
+pub fn examples() -> Result<Vec<Example>> {
+    examples_in(&root())
+}
+
+/// The examples of the repository at `root`.
+pub fn examples_in(root: &Path) -> Result<Vec<Example>> {
+    let dir = root.join("examples");
+    let mut examples = Vec::new();
+    for entry in std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+    {
+        let path = entry?.path();
+        let manifest = path.join("Cargo.toml");
+        if !manifest.exists() {
+            continue;
+        }
+        let slug = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("example directory names must be UTF-8")?
+            .to_owned();
+        examples.push(Example {
+            slug,
+            package: Manifest::read(&manifest)?.package.name,
+            dir: path,
+        });
+    }
+    examples.sort_by(|a, b| a.slug.cmp(&b.slug));
+    Ok(examples)
+}
+
+/// The example with this slug, or an error listing the ones that exist.
+pub fn example(slug: &str) -> Result<Example> {
+    let all = examples()?;
+    let names: Vec<String> = all.iter().map(|e| e.slug.clone()).collect();
+    match all.into_iter().find(|e| e.slug == slug) {
+        Some(example) => Ok(example),
+        None => bail!("no example {slug:?}; there are: {}", names.join(", ")),
+    }
+}
+
+/// `--example SLUG`'s example, or every example.
+pub fn chosen_examples(slug: Option<&str>) -> Result<Vec<Example>> {
+    match slug {
+        Some(slug) => Ok(vec![example(slug)?]),
+        None => examples(),
+    }
+}
+
+/// Every (crate, version) in `Cargo.lock`.
+pub fn locked() -> Result<Vec<(String, String)>> {
+    locked_in(&root())
+}
+
+/// Every (crate, version) in the `Cargo.lock` of the workspace at `root`.
+pub fn locked_in(root: &Path) -> Result<Vec<(String, String)>> {
+    #[derive(Deserialize)]
+    struct Lock {
+        #[serde(default)]
+        package: Vec<LockedPackage>,
+    }
+    #[derive(Deserialize)]
+    struct LockedPackage {
+        name: String,
+        version: String,
+    }
+    let path = root.join("Cargo.lock");
+    let text = std::fs::read_to_string(&path).context(
+        "cannot read Cargo.lock; it must be committed (run `cargo generate-lockfile`)",
+    )?;
+    let lock: Lock = toml::from_str(&text).context("Cargo.lock is not valid")?;
+    Ok(lock
+        .package
+        .into_iter()
+        .map(|p| (p.name, p.version))
+        .collect())
+}

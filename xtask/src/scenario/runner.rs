@@ -1,0 +1,438 @@
+//! One scenario, run once per protocol (and once more through each
+//! collector tier): the embedded collector, the services the scenario
+//! needs, the example's processes with their variables filled in, the
+//! traffic and browser steps, SIGTERM, then polling until every expectation
+//! holds or the deadline passes. Against the docker stack, the same
+//! expectations are checked on what Jaeger and Prometheus hold.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, Result};
+use tokio::process::Command;
+
+use super::expect::{self, Observed, Visible};
+use super::spec::{PrometheusSetup, Protocol, Scenario, Tier};
+use super::traffic::{self, Server};
+use crate::otlp::collector::Collector;
+use crate::otlp::received::Received;
+use crate::proc::{self, Attempt, Running};
+use crate::repo::{self, Example};
+use crate::services::Need;
+use crate::services::browser::Browser;
+use crate::services::ddagent::DdAgent;
+use crate::services::docker::{Backends, MetricQuery};
+use crate::services::postgres::Postgres;
+use crate::services::prometheus::{self, Prometheus};
+use crate::services::rotel::Rotel;
+
+/// How long a process may take to print its `listening on` line.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a process may take to exit after SIGTERM.
+const EXIT_DEADLINE: Duration = Duration::from_secs(20);
+/// How long telemetry may take to arrive after the processes exited.
+const ARRIVAL_DEADLINE: Duration = Duration::from_secs(15);
+/// How long the stack's backends may take to show a run's telemetry.
+const STACK_DEADLINE: Duration = Duration::from_secs(60);
+/// How long PromQL expectations may take to hold (scrapes every second).
+const PROMQL_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a job may run.
+const JOB_DEADLINE: Duration = Duration::from_secs(300);
+/// The line a service prints when it is ready.
+pub const READY_PREFIX: &str = "listening on ";
+
+/// The outcome of one scenario run.
+pub struct RunReport {
+    pub protocol: String,
+    pub received: Received,
+    pub elapsed: Duration,
+}
+
+/// Runs the scenario once per protocol, and once more through each
+/// collector tier. Returns the reports, or an error that shows what was
+/// expected beside what arrived.
+pub async fn run(
+    example: &Example,
+    scenario: &Scenario,
+    postgres: Option<&Postgres>,
+    stack: Option<&Backends>,
+) -> Result<Vec<RunReport>> {
+    let first = scenario
+        .protocols
+        .first()
+        .copied()
+        .unwrap_or(Protocol::HttpProtobuf);
+    let runs = scenario.protocols.iter().map(|p| (*p, None)).chain(
+        // Against a stack, its collector is the tier.
+        scenario
+            .through
+            .iter()
+            .filter(|_| stack.is_none())
+            .map(|t| (first, Some(*t))),
+    );
+    let mut reports = Vec::new();
+    for (protocol, through) in runs {
+        let label = match through {
+            Some(tier) => format!("{} through {}", protocol.as_str(), tier.as_str()),
+            None => protocol.as_str().to_owned(),
+        };
+        let started = Instant::now();
+        let database_url = match postgres {
+            Some(postgres) if scenario.needs(Need::Postgres) => {
+                Some(postgres.fresh_database()?)
+            }
+            _ => None,
+        };
+        let run = Run {
+            example,
+            scenario,
+            protocol,
+            through,
+            database_url: database_url.as_deref(),
+            stack,
+        };
+        let received = run
+            .once()
+            .await
+            .with_context(|| format!("scenario {} over {label}", example.slug))?;
+        reports.push(RunReport {
+            protocol: label,
+            received,
+            elapsed: started.elapsed(),
+        });
+    }
+    Ok(reports)
+}
+
+/// One run: what it substitutes into the processes' variables, and where
+/// their telemetry goes.
+struct Run<'a> {
+    example: &'a Example,
+    scenario: &'a Scenario,
+    protocol: Protocol,
+    through: Option<Tier>,
+    database_url: Option<&'a str>,
+    /// The docker stack's collector instead of the embedded one; the
+    /// assertions then go through Jaeger's and Prometheus's APIs.
+    stack: Option<&'a Backends>,
+}
+
+impl Run<'_> {
+    async fn once(&self) -> Result<Received> {
+        let scenario = self.scenario;
+        let collector = Collector::start(0, 0).await?;
+        // The processes export to rotel, when it is in between, and rotel to us.
+        let rotel = match self.through {
+            Some(Tier::Rotel) => {
+                Some(Rotel::start(&collector.grpc_endpoint()).await?)
+            }
+            None => None,
+        };
+        let grpc = self.protocol == Protocol::Grpc;
+        let endpoint = match (self.stack, &rotel) {
+            (Some(stack), _) => {
+                stack.otlp_endpoint(self.protocol.as_str()).to_owned()
+            }
+            (None, Some(rotel)) if grpc => rotel.grpc_endpoint.clone(),
+            (None, Some(rotel)) => rotel.http_endpoint.clone(),
+            (None, None) if grpc => collector.grpc_endpoint(),
+            (None, None) => collector.http_endpoint(),
+        };
+        let started_at = SystemTime::now();
+        let agent = if scenario.needs(Need::DatadogAgent) {
+            Some(DdAgent::start().await?)
+        } else {
+            None
+        };
+        let mut values = BTreeMap::from([
+            (
+                "dir".to_owned(),
+                self.example.dir.to_string_lossy().into_owned(),
+            ),
+            (
+                "target".to_owned(),
+                repo::target_dir().to_string_lossy().into_owned(),
+            ),
+            (
+                "otlp_http".to_owned(),
+                match self.stack {
+                    Some(stack) => stack.otlp_http.clone(),
+                    None => collector.http_endpoint(),
+                },
+            ),
+        ]);
+        if let Some(url) = self.database_url {
+            values.insert("database_url".into(), url.to_owned());
+        }
+        if let Some(agent) = &agent {
+            values.insert("dd_trace_agent".into(), agent.trace_url.clone());
+            values.insert(
+                "dd_otlp".into(),
+                agent.otlp_endpoint(self.protocol.as_str()).to_owned(),
+            );
+            values.insert("dogstatsd".into(), agent.dogstatsd.clone());
+        }
+
+        let mut servers: Vec<Server> = Vec::new();
+        // Kept open until the spans arrived: a page sends its last ones late.
+        let mut browser = None;
+        let outcome = async {
+            for process in &scenario.process {
+                let mut command = Command::new(
+                    repo::target_dir().join("debug").join(&process.bin),
+                );
+                command
+                    .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+                    .env("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str())
+                    .env("RUST_LOG", "info")
+                    .env("NO_COLOR", "1");
+                for (key, value) in &process.env {
+                    command.env(key, fill(value, &values));
+                }
+                if process.until_exit {
+                    let finished =
+                        proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE)
+                            .await?;
+                    if !finished.status.success() {
+                        anyhow::bail!(
+                            "{} failed ({}):\n{}",
+                            process.name,
+                            finished.status,
+                            finished.printed()
+                        );
+                    }
+                    continue;
+                }
+                let server = serve(&process.name, &mut command).await?;
+                values.insert(format!("{}.url", process.name), server.url.clone());
+                servers.push(server);
+            }
+            let prometheus = match &scenario.prometheus {
+                Some(setup) => Some(start_prometheus(setup, &servers).await?),
+                None => None,
+            };
+            traffic::drive(scenario, &servers).await?;
+            if !scenario.browser.is_empty() {
+                let started = Browser::start().await?;
+                let browser = browser.insert(started);
+                traffic::use_browser(scenario, browser, &servers).await?;
+            }
+            if let Some(prometheus) = &prometheus {
+                check_promql(scenario, prometheus).await?;
+            }
+            anyhow::Ok(())
+        }
+        .await;
+
+        let mut exit_problems = Vec::new();
+        for server in servers.iter_mut().rev() {
+            if let Err(e) = server.process.stop(EXIT_DEADLINE).await {
+                exit_problems.push(format!("{e:#}"));
+            }
+        }
+        if let Some(rotel) = rotel {
+            rotel.stop().await;
+        }
+        let mut observed = Observed {
+            datagrams: Vec::new(),
+            outputs: servers
+                .iter()
+                .map(|s| (s.process.name.clone(), s.process.output_lines()))
+                .collect(),
+        };
+        // What the Datadog agent received becomes what the collector received.
+        let copied = match agent {
+            Some(agent) => {
+                let copied = agent
+                    .copy_into(&collector.http_endpoint(), &collector.store)
+                    .await;
+                observed.datagrams = agent.datagrams();
+                agent.stop().await;
+                copied
+            }
+            None => Ok(()),
+        };
+        outcome?;
+        if !exit_problems.is_empty() {
+            anyhow::bail!("{}", exit_problems.join("\n"));
+        }
+        copied.context("reading back what the Datadog test agent received")?;
+
+        let received = match self.stack {
+            Some(stack) => self.stack_received(stack, started_at, &observed).await,
+            None => {
+                proc::poll_until(
+                    ARRIVAL_DEADLINE,
+                    Duration::from_millis(50),
+                    || async {
+                        let received = collector.store.snapshot();
+                        let failures = expect::check(
+                            &scenario.expect,
+                            &received,
+                            &observed,
+                            Visible::ALL,
+                        );
+                        Ok(if failures.is_empty() {
+                            Attempt::Done(received)
+                        } else {
+                            Attempt::NotYet(expect::explain(
+                                &failures,
+                                &received,
+                                &scenario.snapshot,
+                            ))
+                        })
+                    },
+                )
+                .await
+            }
+        };
+        match browser {
+            Some(browser) if received.is_err() => {
+                let console = browser.console().await;
+                browser.quit().await;
+                received.map_err(|e| anyhow::anyhow!("{e:#}{console}"))
+            }
+            Some(browser) => {
+                browser.quit().await;
+                received
+            }
+            None => received,
+        }
+    }
+
+    // ANCHOR: from_stack
+    /// What the stack's backends hold for this run, checked by the same
+    /// judge as the embedded collector's: spans from Jaeger for each
+    /// expected service, the expected metrics' series from Prometheus.
+    /// Polls until the expectations hold or the deadline passes (Jaeger
+    /// indexes within seconds).
+    async fn stack_received(
+        &self,
+        stack: &Backends,
+        since: SystemTime,
+        observed: &Observed,
+    ) -> Result<Received> {
+        let expect = &self.scenario.expect;
+        let metrics: Vec<MetricQuery> = expect
+            .metric
+            .iter()
+            .map(|e| MetricQuery {
+                name: e.name.clone(),
+                kind: e.kind.map(|k| k.as_str().to_owned()),
+                unit: e.unit.clone(),
+                attributes: e
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), expect::toml_to_json(v)))
+                    .collect(),
+            })
+            .collect();
+        let snapshot = &self.scenario.snapshot;
+        proc::poll_until(STACK_DEADLINE, Duration::from_secs(1), || async {
+            // A query that fails now (a backend still starting) fails this
+            // round, not the run: the loop asks again.
+            let services = &expect.services;
+            let received = match stack.received(services, &metrics, since).await {
+                Ok(received) => received,
+                Err(e) => return Ok(Attempt::NotYet(format!("{e:#}"))),
+            };
+            let failures =
+                expect::check(expect, &received, observed, Visible::STACK);
+            if failures.is_empty() {
+                return Ok(Attempt::Done(received));
+            }
+            let explained = expect::explain(&failures, &received, snapshot);
+            Ok(Attempt::NotYet(format!(
+                "{explained}\n(against the docker stack: spans from Jaeger, \
+                 metrics from Prometheus; logs and export requests are not \
+                 checked, it keeps none)"
+            )))
+        })
+        .await
+    }
+    // ANCHOR_END: from_stack
+}
+
+/// Starts a service of the book with `PORT=0` and waits for its
+/// `listening on http://ADDR` line.
+pub async fn serve(name: &str, command: &mut Command) -> Result<Server> {
+    command.env("PORT", "0").env("NO_COLOR", "1");
+    let mut process = Running::spawn(name, command)?;
+    let url = process.wait_for_line(READY_PREFIX, READY_DEADLINE).await?;
+    Ok(Server { process, url })
+}
+
+/// `value` with each `{placeholder}` replaced (the spec checked at load
+/// time that each one is defined).
+fn fill(value: &str, values: &BTreeMap<String, String>) -> String {
+    let mut filled = value.to_owned();
+    for (name, replacement) in values {
+        filled = filled.replace(&format!("{{{name}}}"), replacement);
+    }
+    filled
+}
+
+async fn start_prometheus(
+    setup: &PrometheusSetup,
+    servers: &[Server],
+) -> Result<Prometheus> {
+    let mut jobs = Vec::new();
+    for name in &setup.scrape {
+        let server = servers
+            .iter()
+            .find(|s| &s.process.name == name)
+            .with_context(|| format!("no running process {name:?} to scrape"))?;
+        jobs.push(prometheus::Job {
+            name: name.clone(),
+            target: server.url.trim_start_matches("http://").to_owned(),
+            metrics_path: setup.path.clone(),
+        });
+    }
+    Prometheus::start(&jobs).await
+}
+
+/// Polls Prometheus until every PromQL expectation holds.
+async fn check_promql(scenario: &Scenario, prometheus: &Prometheus) -> Result<()> {
+    let expectations = &scenario.expect.promql;
+    proc::poll_until(PROMQL_DEADLINE, Duration::from_millis(500), || async {
+        let mut answers = Vec::new();
+        for e in expectations {
+            answers.push(prometheus.query(&e.query).await?);
+        }
+        let failures = expect::promql_failures(expectations, &answers);
+        Ok(if failures.is_empty() {
+            Attempt::Done(())
+        } else {
+            Attempt::NotYet(format!("\n  - {}", failures.join("\n  - ")))
+        })
+    })
+    .await
+    .with_context(|| {
+        format!("Prometheus ({}) did not answer as expected", prometheus.url)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn placeholders_are_filled_and_other_braces_kept() {
+        let values = BTreeMap::from([
+            ("api.url".to_owned(), "http://127.0.0.1:1".to_owned()),
+            ("dir".to_owned(), "/x".to_owned()),
+        ]);
+        assert_eq!(
+            fill(r#"{api.url}/v1 {dir}/k {"a": 1}"#, &values),
+            r#"http://127.0.0.1:1/v1 /x/k {"a": 1}"#
+        );
+    }
+
+    #[test]
+    fn an_unbuilt_binary_is_named() {
+        let path = Path::new("/nonexistent/target/debug/example-x");
+        let error = Running::spawn("x", &mut Command::new(path)).err().unwrap();
+        assert!(format!("{error:#}").contains("is not built"), "{error:#}");
+    }
+}

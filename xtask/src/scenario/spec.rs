@@ -1,0 +1,690 @@
+//! The schema of `scenario.toml`: serde types with closed sets as enums and
+//! unknown keys refused, so that a typo (`kind = "sever"`) fails at load
+//! time with the file, line and key, not later as "0 spans arrived". What
+//! serde cannot say (a `[[traffic]]` to a process that does not exist, an
+//! unknown `{placeholder}`) is checked by [`load`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+
+use crate::repo::relative;
+use crate::services::Need;
+
+/// A `scenario.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Services the example needs from the machine: `postgres` gives each
+    /// run a fresh database, as `{database_url}` in the processes' `env`
+    /// (and `DATABASE_URL` to the example's tests).
+    #[serde(default)]
+    pub needs: Vec<Need>,
+    /// The processes, started in order.
+    pub process: Vec<Process>,
+    /// OTLP protocols to run the scenario with, one run each (the first one
+    /// is snapshotted).
+    #[serde(default = "default_protocols")]
+    pub protocols: Vec<Protocol>,
+    /// Collectors to put between the processes and the embedded collector,
+    /// one more run each (over the first protocol), with the same
+    /// expectations: nothing may be lost on the way.
+    #[serde(default)]
+    pub through: Vec<Tier>,
+    #[serde(default)]
+    pub traffic: Vec<Traffic>,
+    /// What a user does in a headless Chromium, after the traffic (the
+    /// scenario must say `needs = ["browser"]`).
+    #[serde(default)]
+    pub browser: Vec<BrowserStep>,
+    /// A throwaway Prometheus that scrapes processes while the scenario
+    /// runs (the scenario must say `needs = ["prometheus"]`).
+    pub prometheus: Option<PrometheusSetup>,
+    pub expect: Expect,
+    #[serde(default)]
+    pub snapshot: Snapshot,
+}
+
+impl Scenario {
+    pub fn needs(&self, need: Need) -> bool {
+        self.needs.contains(&need)
+    }
+}
+
+fn default_protocols() -> Vec<Protocol> {
+    vec![Protocol::HttpProtobuf]
+}
+
+/// An OTLP transport, as `OTEL_EXPORTER_OTLP_PROTOCOL` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Protocol {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+    #[serde(rename = "http/json")]
+    HttpJson,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        }
+    }
+}
+
+/// A collector the runner can put in between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// rotel, from PyPI.
+    Rotel,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Rotel => "rotel",
+        }
+    }
+}
+
+/// One process of the example.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// Name used in messages and in `{name.url}` references.
+    pub name: String,
+    /// The binary (a `[[bin]]` of the example's package).
+    pub bin: String,
+    /// Extra variables. Placeholders: `{other.url}` (an earlier process's
+    /// address), `{dir}` (the example's directory), `{target}` (Cargo's
+    /// target directory), `{otlp_http}` (the collector's OTLP/HTTP address),
+    /// and those of the scenario's `needs`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// A job, not a server: it runs to completion (and must succeed) before
+    /// the next process starts; no `listening on` line is awaited.
+    #[serde(default)]
+    pub until_exit: bool,
+}
+
+/// The placeholders every scenario may use.
+pub const PLACEHOLDERS: &[&str] = &["dir", "target", "otlp_http"];
+
+/// One request, sent in order, after every process is ready.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// Process to send to (default: the first).
+    pub to: Option<String>,
+    #[serde(default)]
+    pub method: Method,
+    pub path: String,
+    /// Expected response status.
+    pub status: u16,
+    /// Send it this many times.
+    #[serde(default = "one")]
+    pub repeat: usize,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    /// Wait this long before sending: only for behaviour that is about time
+    /// itself, such as a circuit breaker's open period.
+    pub pause_ms: Option<u64>,
+    /// Send again, every 100 ms for up to 20 s, until the response has
+    /// `status` and, at each JSON pointer given, the value given (`{}`: the
+    /// status alone). For outcomes that arrive asynchronously, such as a
+    /// controller's status update.
+    pub until: Option<BTreeMap<String, toml::Value>>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The HTTP methods traffic may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    #[default]
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+/// One thing a user does in the browser. Written as a table with exactly
+/// one of `open`, `fill`, `click` and `wait_for`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "BrowserStepTable")]
+pub enum BrowserStep {
+    /// Load this path of a process (`to`, default the first).
+    Open { path: String, to: Option<String> },
+    /// Type `text` into the element this CSS selector picks.
+    Fill { css: String, text: String },
+    /// Click the element this CSS selector picks.
+    Click { css: String },
+    /// Wait until the element this CSS selector picks shows `text`.
+    WaitFor { css: String, text: String },
+}
+
+/// How a browser step is written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BrowserStepTable {
+    open: Option<String>,
+    to: Option<String>,
+    fill: Option<String>,
+    click: Option<String>,
+    wait_for: Option<String>,
+    text: Option<String>,
+}
+
+impl TryFrom<BrowserStepTable> for BrowserStep {
+    type Error = String;
+
+    fn try_from(t: BrowserStepTable) -> Result<Self, String> {
+        let actions = [&t.open, &t.fill, &t.click, &t.wait_for];
+        if actions.iter().filter(|a| a.is_some()).count() != 1 {
+            return Err(
+                "a [[browser]] step has exactly one of open, fill, click, wait_for"
+                    .into(),
+            );
+        }
+        if t.to.is_some() && t.open.is_none() {
+            return Err("`to` goes with `open` only".into());
+        }
+        match (t.fill.is_some() || t.wait_for.is_some(), t.text.is_some()) {
+            (true, false) => {
+                return Err("`fill` and `wait_for` need a `text`".into());
+            }
+            (false, true) => {
+                return Err(
+                    "`text` goes with `fill` and `wait_for`, and only with them"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        let text = t.text.unwrap_or_default();
+        Ok(match (t.open, t.fill, t.click, t.wait_for) {
+            (Some(path), ..) => BrowserStep::Open { path, to: t.to },
+            (_, Some(css), ..) => BrowserStep::Fill { css, text },
+            (_, _, Some(css), _) => BrowserStep::Click { css },
+            (.., Some(css)) => BrowserStep::WaitFor { css, text },
+            (None, None, None, None) => return Err("no action".into()),
+        })
+    }
+}
+
+/// What Prometheus scrapes: each process named here, as a job of that name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSetup {
+    pub scrape: Vec<String>,
+    #[serde(default = "default_metrics_path")]
+    pub path: String,
+}
+
+fn default_metrics_path() -> String {
+    "/metrics".to_owned()
+}
+
+/// What must arrive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Every span, metric and log must come from these services.
+    pub services: Vec<String>,
+    #[serde(default)]
+    pub span: Vec<SpanExpectation>,
+    #[serde(default)]
+    pub metric: Vec<MetricExpectation>,
+    #[serde(default)]
+    pub log: Vec<LogExpectation>,
+    /// Queries to Prometheus, checked before the processes stop.
+    #[serde(default)]
+    pub promql: Vec<PromqlExpectation>,
+    /// Export requests that must arrive: what a vendor's endpoint checks.
+    #[serde(default)]
+    pub request: Vec<RequestExpectation>,
+    /// DogStatsD lines the Datadog agent's UDP port must receive (the
+    /// scenario must say `needs = ["datadog-agent"]`). Every line received
+    /// must also be valid DogStatsD.
+    #[serde(default)]
+    pub dogstatsd: Vec<DogStatsdExpectation>,
+    /// JSON log lines a process must print.
+    #[serde(default)]
+    pub json_log: Vec<JsonLogExpectation>,
+}
+
+/// A span kind, as OTLP names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanKind {
+    Internal,
+    Server,
+    Client,
+    Producer,
+    Consumer,
+    Unspecified,
+}
+
+impl SpanKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "internal",
+            SpanKind::Server => "server",
+            SpanKind::Client => "client",
+            SpanKind::Producer => "producer",
+            SpanKind::Consumer => "consumer",
+            SpanKind::Unspecified => "unspecified",
+        }
+    }
+}
+
+/// A span status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpanStatus {
+    Unset,
+    Ok,
+    Error,
+}
+
+impl SpanStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanStatus::Unset => "unset",
+            SpanStatus::Ok => "ok",
+            SpanStatus::Error => "error",
+        }
+    }
+}
+
+/// Spans that must arrive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpanExpectation {
+    pub name: String,
+    pub kind: Option<SpanKind>,
+    pub status: Option<SpanStatus>,
+    /// Name of the parent span (in the same trace); `""` means a root span.
+    pub parent: Option<String>,
+    pub service: Option<String>,
+    /// Attributes that must be present with these values.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
+    /// Exactly this many matching spans (default: at least one).
+    pub count: Option<usize>,
+    /// The span's status description (with `status = "error"`).
+    pub status_message: Option<String>,
+    /// Events (by name) the span must carry, in any order.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// The span lasted at most this long: for "fails fast" claims.
+    pub max_duration_ms: Option<f64>,
+    /// The span links to a span of this name (by trace and span id).
+    pub linked_to: Option<String>,
+    /// The trace id starts with the time (32 bits of Unix seconds, within
+    /// the last hour), as AWS X-Ray requires.
+    #[serde(default)]
+    pub trace_id_time: bool,
+}
+
+/// A metric's data kind, as OTLP names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    Gauge,
+    Sum,
+    Histogram,
+    ExponentialHistogram,
+    Summary,
+}
+
+impl MetricKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Gauge => "gauge",
+            MetricKind::Sum => "sum",
+            MetricKind::Histogram => "histogram",
+            MetricKind::ExponentialHistogram => "exponential_histogram",
+            MetricKind::Summary => "summary",
+        }
+    }
+}
+
+/// A metric that must arrive with at least one data point.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricExpectation {
+    pub name: String,
+    pub kind: Option<MetricKind>,
+    pub unit: Option<String>,
+    /// Some data point must carry these attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
+}
+
+/// A log severity, by the text OpenTelemetry gives it (case does not matter
+/// when matching).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Trace => "TRACE",
+            Severity::Debug => "DEBUG",
+            Severity::Info => "INFO",
+            Severity::Warn => "WARN",
+            Severity::Error => "ERROR",
+            Severity::Fatal => "FATAL",
+        }
+    }
+}
+
+/// A log record that must arrive.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogExpectation {
+    /// The body must contain this text.
+    pub body: String,
+    pub severity: Option<Severity>,
+    /// The record must carry the trace and span id of a span with this name.
+    pub in_span: Option<String>,
+}
+
+/// An instant PromQL query that must return at least one series.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromqlExpectation {
+    pub query: String,
+    /// The values of the series returned add up to this.
+    pub value: Option<f64>,
+    /// Every series returned has these labels with these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An OTLP signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Metrics => "metrics",
+            Signal::Logs => "logs",
+        }
+    }
+}
+
+/// How an export request's body is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+    /// Not compressed.
+    None,
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::None => "none",
+        }
+    }
+}
+
+/// At least one export request with all of these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestExpectation {
+    pub signal: Signal,
+    pub transport: Option<Protocol>,
+    pub compression: Option<Compression>,
+    /// Headers (names lowercase) with exactly these values.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A DogStatsD metric type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DogStatsdType {
+    #[serde(rename = "c")]
+    Count,
+    #[serde(rename = "g")]
+    Gauge,
+    #[serde(rename = "ms")]
+    Timing,
+    #[serde(rename = "h")]
+    Histogram,
+    #[serde(rename = "s")]
+    Set,
+    #[serde(rename = "d")]
+    Distribution,
+}
+
+impl DogStatsdType {
+    /// As written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DogStatsdType::Count => "c",
+            DogStatsdType::Gauge => "g",
+            DogStatsdType::Timing => "ms",
+            DogStatsdType::Histogram => "h",
+            DogStatsdType::Set => "s",
+            DogStatsdType::Distribution => "d",
+        }
+    }
+}
+
+/// At least one DogStatsD line with all of these.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DogStatsdExpectation {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: DogStatsdType,
+    /// Tags (`key:value`) the line carries, among others.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// One of the line's values.
+    pub value: Option<f64>,
+}
+
+/// At least one line of a process's output that is a JSON object with all of
+/// these fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonLogExpectation {
+    /// The `[[process]]` that prints it.
+    pub process: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, toml::Value>,
+    /// Its `dd.trace_id` and `dd.span_id` (Datadog's decimal form of the
+    /// lower 64 bits) name a span that arrived.
+    #[serde(default)]
+    pub correlated: bool,
+}
+
+/// What the committed snapshot shows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// Attributes printed in the tree (values must be stable from run to run).
+    #[serde(default)]
+    pub attributes: Vec<String>,
+    /// Only the traces whose root span has one of these names (default: all).
+    #[serde(default)]
+    pub roots: Vec<String>,
+    /// Each distinct trace once, sorted, without counts: for runs in which
+    /// how often, and in what order, identical traces happen is up to timing
+    /// (a controller's no-op reconciles).
+    #[serde(default)]
+    pub distinct: bool,
+}
+
+/// Reads and checks a `scenario.toml`; errors name the file (and, for
+/// schema errors, the line and key).
+pub fn load(path: &Path) -> Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {}", relative(path)))?;
+    parse(&text)
+        .with_context(|| format!("{} is not a valid scenario", relative(path)))
+}
+
+/// Parses and checks a scenario's text.
+pub fn parse(text: &str) -> Result<Scenario> {
+    let scenario: Scenario = toml::from_str(text)?;
+    check(&scenario)?;
+    Ok(scenario)
+}
+
+/// What the types cannot say.
+fn check(scenario: &Scenario) -> Result<()> {
+    if scenario.process.is_empty() {
+        bail!("a scenario needs at least one [[process]]");
+    }
+    let process = |name: &str| scenario.process.iter().any(|p| p.name == name);
+    for (i, p) in scenario.process.iter().enumerate() {
+        let earlier: Vec<&str> = scenario.process[..i]
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        for (key, value) in &p.env {
+            for placeholder in placeholders(value) {
+                let known = PLACEHOLDERS.contains(&placeholder)
+                    || scenario
+                        .needs
+                        .iter()
+                        .any(|n| n.placeholders().contains(&placeholder))
+                    || placeholder
+                        .strip_suffix(".url")
+                        .is_some_and(|name| earlier.contains(&name));
+                if !known {
+                    bail!(
+                        "[[process]] {:?}: env {key} uses {{{placeholder}}}, which nothing \
+                         defines; known here: {}",
+                        p.name,
+                        known_placeholders(scenario, &earlier).join(", ")
+                    );
+                }
+            }
+        }
+    }
+    for t in &scenario.traffic {
+        if let Some(to) = &t.to
+            && !process(to)
+        {
+            bail!("[[traffic]] to {to:?}, but no [[process]] has that name");
+        }
+    }
+    if !scenario.browser.is_empty() && !scenario.needs(Need::Browser) {
+        bail!("[[browser]] steps need `needs = [\"browser\"]`");
+    }
+    for (i, step) in scenario.browser.iter().enumerate() {
+        if let BrowserStep::Open { to: Some(to), .. } = step
+            && !process(to)
+        {
+            bail!(
+                "[[browser]] step {} opens a page of {to:?}, but no [[process]] has that name",
+                i + 1
+            );
+        }
+    }
+    if scenario.prometheus.is_some() != scenario.needs(Need::Prometheus) {
+        bail!("[prometheus] and `needs = [\"prometheus\"]` go together");
+    }
+    if !scenario.expect.promql.is_empty() && scenario.prometheus.is_none() {
+        bail!("[[expect.promql]] needs a [prometheus] section");
+    }
+    for name in scenario.prometheus.iter().flat_map(|p| &p.scrape) {
+        if !process(name) {
+            bail!("[prometheus] scrapes {name:?}, but no [[process]] has that name");
+        }
+    }
+    if !scenario.expect.dogstatsd.is_empty() && !scenario.needs(Need::DatadogAgent) {
+        bail!("[[expect.dogstatsd]] needs `needs = [\"datadog-agent\"]`");
+    }
+    for e in &scenario.expect.json_log {
+        if !process(&e.process) {
+            bail!(
+                "[[expect.json_log]] reads process {:?}, but no [[process]] has that name",
+                e.process
+            );
+        }
+    }
+    Ok(())
+}
+
+fn known_placeholders(scenario: &Scenario, earlier: &[&str]) -> Vec<String> {
+    let mut known: Vec<String> =
+        PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect();
+    for need in &scenario.needs {
+        known.extend(need.placeholders().iter().map(|p| format!("{{{p}}}")));
+    }
+    known.extend(earlier.iter().map(|name| format!("{{{name}.url}}")));
+    known
+}
+
+/// The `{name}` placeholders in `value`: braces around a name of letters,
+/// digits, `_`, `-` and `.` (JSON such as `{"a": 1}` is not one).
+pub fn placeholders(value: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
+            .unwrap_or(after.len());
+        if end > 0 && after[end..].starts_with('}') {
+            found.push(&after[..end]);
+        }
+        rest = after;
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! The schema's own checks, on scenarios that must fail to load.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+    [[process]]
+    name = "app"
+    bin = "example-app"
+    [expect]
+    services = ["app"]
+"#;
+
+fn error(text: &str) -> String {
+    format!("{:#}", parse(text).unwrap_err())
+}
+
+#[test]
+fn a_minimal_scenario_loads_with_its_defaults() {
+    let scenario = parse(MINIMAL).unwrap();
+    assert_eq!(scenario.protocols, vec![Protocol::HttpProtobuf]);
+    assert!(scenario.needs.is_empty() && scenario.traffic.is_empty());
+}
+
+#[test]
+fn a_typo_in_a_closed_set_is_an_error_with_line_and_key() {
+    let text =
+        format!("{MINIMAL}\n[[expect.span]]\nname = \"GET /\"\nkind = \"sever\"\n");
+    let message = error(&text);
+    assert!(message.contains("unknown variant `sever`"), "{message}");
+    assert!(message.contains("line 10"), "{message}");
+    assert!(message.contains("kind"), "{message}");
+    for (table, key, bad) in [
+        ("span", "name = \"x\"\nstatus", "fine"),
+        ("log", "body = \"x\"\nseverity", "LOUD"),
+        ("metric", "name = \"x\"\nkind", "counter"),
+        ("request", "signal", "spans"),
+    ] {
+        let text = format!("{MINIMAL}\n[[expect.{table}]]\n{key} = \"{bad}\"\n");
+        let message = error(&text);
+        assert!(
+            message.contains(&format!("unknown variant `{bad}`")),
+            "{message}"
+        );
+    }
+    let message = error(&format!("needs = [\"redis\"]\n{MINIMAL}"));
+    assert!(message.contains("unknown variant `redis`"), "{message}");
+    let message = error(&format!("protocols = [\"http\"]\n{MINIMAL}"));
+    assert!(message.contains("unknown variant `http`"), "{message}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let message = error(&MINIMAL.replace("bin =", "binary = \"x\"\nbin ="));
+    assert!(message.contains("unknown field `binary`"), "{message}");
+}
+
+#[test]
+fn an_undefined_placeholder_is_an_error_that_lists_the_known_ones() {
+    let text = MINIMAL.replace(
+        "bin = \"example-app\"",
+        "bin = \"example-app\"\nenv = { DATABASE_URL = \"{database_url}\" }",
+    );
+    let message = error(&text);
+    assert!(
+        message.contains("{database_url}, which nothing defines"),
+        "{message}"
+    );
+    assert!(message.contains("{otlp_http}"), "{message}");
+    // With the need that defines it, it loads.
+    parse(&format!("needs = [\"postgres\"]\n{text}")).unwrap();
+}
+
+#[test]
+fn a_url_placeholder_must_name_an_earlier_process() {
+    let two = r#"
+        [[process]]
+        name = "api"
+        bin = "a"
+        env = { PEER = "{web.url}" }
+        [[process]]
+        name = "web"
+        bin = "w"
+        env = { API = "{api.url}", BODY = '{"json": 1}' }
+        [expect]
+        services = ["api"]
+    "#;
+    let message = error(two);
+    assert!(
+        message.contains("{web.url}, which nothing defines"),
+        "{message}"
+    );
+    parse(&two.replace("{web.url}", "{dir}")).unwrap();
+}
+
+#[test]
+fn browser_steps_have_exactly_one_action() {
+    let with = |step: &str| {
+        format!("needs = [\"browser\"]\n{MINIMAL}\n[[browser]]\n{step}\n")
+    };
+    let scenario = parse(&with("fill = \"#name\"\ntext = \"Ada\"")).unwrap();
+    assert_eq!(
+        scenario.browser,
+        vec![BrowserStep::Fill {
+            css: "#name".into(),
+            text: "Ada".into()
+        }]
+    );
+    for (step, wanted) in [
+        ("open = \"/\"\nclick = \"#b\"", "exactly one of"),
+        ("fill = \"#name\"", "need a `text`"),
+        ("click = \"#b\"\ntext = \"x\"", "`text` goes with"),
+        ("click = \"#b\"\nto = \"app\"", "`to` goes with `open` only"),
+        (
+            "open = \"/\"\nto = \"nobody\"",
+            "no [[process]] has that name",
+        ),
+    ] {
+        let message = error(&with(step));
+        assert!(message.contains(wanted), "{step}: {message}");
+    }
+    let message = error(&format!("{MINIMAL}\n[[browser]]\nclick = \"#b\"\n"));
+    assert!(
+        message.contains("need `needs = [\"browser\"]`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn references_to_processes_must_resolve() {
+    for (extra, wanted) in [
+        (
+            "[[traffic]]\nto = \"nobody\"\npath = \"/\"\nstatus = 200",
+            "[[traffic]] to",
+        ),
+        (
+            "[[expect.json_log]]\nprocess = \"nobody\"",
+            "[[expect.json_log]] reads",
+        ),
+        (
+            "[[expect.dogstatsd]]\nname = \"a\"\ntype = \"c\"",
+            "needs `needs = [\"datadog-agent\"]`",
+        ),
+        (
+            "[[expect.promql]]\nquery = \"up\"",
+            "needs a [prometheus] section",
+        ),
+    ] {
+        let message = error(&format!("{MINIMAL}\n{extra}\n"));
+        assert!(message.contains(wanted), "{extra}: {message}");
+    }
+}
+
+#[test]
+fn placeholders_are_names_in_braces_and_json_is_not() {
+    assert_eq!(placeholders("{a.url}/x?{dir}"), vec!["a.url", "dir"]);
+    assert!(placeholders(r#"{"query": "{ cart }"}"#).is_empty());
+}

@@ -1,0 +1,161 @@
+//! What a scenario does to the running example: its `[[traffic]]` requests,
+//! in order, and its `[[browser]]` steps, as a user would take them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+
+use super::expect::{json_eq, toml_to_json};
+use super::spec::{BrowserStep, Scenario, Traffic};
+use crate::proc::{self, Attempt, Running};
+use crate::services::browser::Browser;
+
+/// How long a `until` request may be repeated.
+const UNTIL_DEADLINE: Duration = Duration::from_secs(20);
+/// How long a `wait_for` step may wait.
+const BROWSER_WAIT: Duration = Duration::from_secs(20);
+
+/// A process of the example that serves, and the address it printed.
+pub struct Server {
+    pub process: Running,
+    /// `http://ADDR` from its `listening on` line.
+    pub url: String,
+}
+
+/// The server `name` names, or the first one.
+fn server<'a>(servers: &'a [Server], name: Option<&str>) -> Result<&'a Server> {
+    match name {
+        Some(name) => servers.iter().find(|s| s.process.name == name),
+        None => servers.first(),
+    }
+    .with_context(|| format!("no running process {name:?} to send to"))
+}
+
+/// Sends the scenario's requests in order; fails on an unexpected status.
+pub async fn drive(scenario: &Scenario, servers: &[Server]) -> Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    for traffic in &scenario.traffic {
+        let target = server(servers, traffic.to.as_deref())?;
+        let url = format!("{}{}", target.url, traffic.path);
+        if let Some(pause) = traffic.pause_ms {
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+        if let Some(wanted) = &traffic.until {
+            repeat_until(&client, traffic, &url, wanted, target).await?;
+            continue;
+        }
+        for _ in 0..traffic.repeat {
+            let (status, body) = send(&client, traffic, &url, target).await?;
+            if status != traffic.status {
+                bail!(
+                    "{} {url}: expected status {}, got {status}: {body}",
+                    traffic.method.as_str(),
+                    traffic.status
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One request: its status and body.
+async fn send(
+    client: &reqwest::Client,
+    traffic: &Traffic,
+    url: &str,
+    target: &Server,
+) -> Result<(u16, String)> {
+    let method = reqwest::Method::from_bytes(traffic.method.as_str().as_bytes())?;
+    let mut request = client.request(method, url);
+    for (k, v) in &traffic.headers {
+        request = request.header(k, v);
+    }
+    if let Some(body) = &traffic.body {
+        request = request.body(body.clone());
+    }
+    let response = request.send().await.with_context(|| {
+        format!(
+            "{} {url} failed:\n{}",
+            traffic.method.as_str(),
+            target.process.output_tail()
+        )
+    })?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+/// Repeats one request until its answer is the one wanted.
+async fn repeat_until(
+    client: &reqwest::Client,
+    traffic: &Traffic,
+    url: &str,
+    wanted: &BTreeMap<String, toml::Value>,
+    target: &Server,
+) -> Result<()> {
+    proc::poll_until(UNTIL_DEADLINE, Duration::from_millis(100), || async {
+        let (status, body) = send(client, traffic, url, target).await?;
+        let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let matches = status == traffic.status
+            && wanted.iter().all(|(pointer, value)| {
+                json.pointer(pointer)
+                    .is_some_and(|found| json_eq(found, &toml_to_json(value)))
+            });
+        Ok(if matches {
+            Attempt::Done(())
+        } else {
+            Attempt::NotYet(format!("last answer {status}: {body}"))
+        })
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "{} {url}: not status {} with {wanted:?}",
+            traffic.method.as_str(),
+            traffic.status
+        )
+    })
+}
+
+/// Runs the `[[browser]]` steps, then leaves the page (`pagehide`: the
+/// page sends what it still holds).
+pub async fn use_browser(
+    scenario: &Scenario,
+    browser: &Browser,
+    servers: &[Server],
+) -> Result<()> {
+    for (i, step) in scenario.browser.iter().enumerate() {
+        let done = match step {
+            BrowserStep::Open { path, to } => match server(servers, to.as_deref()) {
+                Ok(target) => browser.open(&format!("{}{path}", target.url)).await,
+                Err(e) => Err(e),
+            },
+            BrowserStep::Fill { css, text } => browser.fill(css, text).await,
+            BrowserStep::Click { css } => browser.click(css).await,
+            BrowserStep::WaitFor { css, text } => {
+                browser.wait_for_text(css, text, BROWSER_WAIT).await
+            }
+        };
+        if let Err(error) = done {
+            let outputs: Vec<String> = servers
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} printed:\n{}",
+                        s.process.name,
+                        s.process.output_tail()
+                    )
+                })
+                .collect();
+            bail!(
+                "[[browser]] step {}: {error:#}\n{}",
+                i + 1,
+                outputs.join("\n")
+            );
+        }
+    }
+    browser.open("about:blank").await
+}

@@ -1,0 +1,75 @@
+//! The throwaway third-party programs scenarios need, each in a file of its
+//! own that starts it on free ports, says where it listens and stops it:
+//! PostgreSQL, Prometheus, rotel, Datadog's test agent, the browser, and
+//! the docker stack's backends. A scenario asks for them with `needs`.
+//!
+//! A new one (Redis, a Kafka broker, Envoy) is a new file here and a variant
+//! of [`Need`] with its install hint and placeholders.
+
+pub mod browser;
+pub mod ddagent;
+pub mod docker;
+pub mod postgres;
+pub mod prometheus;
+pub mod rotel;
+
+use anyhow::Result;
+use serde::Deserialize;
+
+use crate::tools::PythonTool;
+
+/// What a scenario may need from the machine (`needs = [...]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Need {
+    /// Headless Chromium and chromedriver; `[[browser]]` steps.
+    Browser,
+    /// Datadog's test agent and a DogStatsD port.
+    DatadogAgent,
+    /// A fresh PostgreSQL database per run.
+    Postgres,
+    /// A throwaway Prometheus scraping the processes; `[[expect.promql]]`.
+    Prometheus,
+}
+
+impl Need {
+    /// What to install when this machine cannot provide it.
+    pub fn missing(self) -> Option<String> {
+        match self {
+            Need::Browser => browser::programs()
+                .is_none()
+                .then(|| browser::INSTALL_HINT.to_owned()),
+            Need::DatadogAgent => PythonTool::missing(),
+            Need::Postgres => postgres::missing(),
+            Need::Prometheus => prometheus::binary()
+                .is_none()
+                .then(|| prometheus::INSTALL_HINT.to_owned()),
+        }
+    }
+
+    /// The `{placeholders}` it fills in the processes' `env`.
+    pub fn placeholders(self) -> &'static [&'static str] {
+        match self {
+            Need::Browser | Need::Prometheus => &[],
+            Need::DatadogAgent => &["dd_trace_agent", "dd_otlp", "dogstatsd"],
+            Need::Postgres => &["database_url"],
+        }
+    }
+}
+
+/// Services that live as long as `verify`: started on first need.
+#[derive(Default)]
+pub struct Shared {
+    postgres: Option<Option<postgres::Postgres>>,
+}
+
+impl Shared {
+    /// PostgreSQL, started the first time it is asked for; `None` when it
+    /// is not installed and `DATABASE_URL` is not set.
+    pub fn postgres(&mut self) -> Result<Option<&postgres::Postgres>> {
+        if self.postgres.is_none() {
+            self.postgres = Some(postgres::Postgres::provide()?);
+        }
+        Ok(self.postgres.as_ref().and_then(Option::as_ref))
+    }
+}

@@ -1,0 +1,178 @@
+//! A throwaway Prometheus server for scenarios: the system's `prometheus`
+//! binary, a temporary configuration that scrapes the scenario's processes
+//! every second, a temporary database, a free port. Queried over its HTTP
+//! API with PromQL.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::proc::{self, Running};
+use crate::tools;
+
+/// What to install when Prometheus is missing.
+pub const INSTALL_HINT: &str =
+    "install Prometheus (Debian/Ubuntu: apt-get install prometheus)";
+
+/// How long Prometheus may take to become ready.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// `prometheus` on this machine.
+pub fn binary() -> Option<PathBuf> {
+    tools::on_path("prometheus")
+}
+
+/// A job: the targets Prometheus scrapes under one `job` label.
+pub struct Job {
+    pub name: String,
+    /// `host:port`.
+    pub target: String,
+    pub metrics_path: String,
+}
+
+/// A running Prometheus; killed on drop, its directory removed.
+pub struct Prometheus {
+    _process: Running,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `jobs` every second, and waits until it
+    /// is ready.
+    pub async fn start(jobs: &[Job]) -> Result<Prometheus> {
+        let binary =
+            binary().with_context(|| format!("no prometheus: {INSTALL_HINT}"))?;
+        let port = proc::free_port()?;
+        let dir = tempfile::Builder::new().prefix("prometheus-").tempdir()?;
+        let mut config = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+        );
+        for job in jobs {
+            config += &format!(
+                "  - job_name: {:?}\n    metrics_path: {:?}\n    static_configs:\n      - targets: [{:?}]\n",
+                job.name, job.metrics_path, job.target
+            );
+        }
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config)?;
+        let mut process = Running::spawn(
+            "prometheus",
+            Command::new(&binary)
+                .arg(format!("--config.file={}", config_path.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--web.enable-remote-write-receiver"),
+        )?;
+        let url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let ready = format!("{url}/-/ready");
+        process
+            .wait_until(READY_DEADLINE, || proc::answers(&http, &ready))
+            .await
+            .context("Prometheus did not become ready")?;
+        Ok(Prometheus {
+            _process: process,
+            url,
+            _dir: dir,
+            http,
+        })
+    }
+
+    /// The series of an instant query: labels and value.
+    pub async fn query(
+        &self,
+        promql: &str,
+    ) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+        query(&self.http, &self.url, promql).await
+    }
+}
+
+/// The series of an instant query against the Prometheus at `base_url`.
+pub async fn query(
+    http: &reqwest::Client,
+    base_url: &str,
+    promql: &str,
+) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+    let url = reqwest::Url::parse_with_params(
+        &format!("{base_url}/api/v1/query"),
+        &[("query", promql)],
+    )?;
+    let text = http
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("Prometheus at {base_url} does not answer"))?
+        .text()
+        .await?;
+    let reply: Value = serde_json::from_str(&text).with_context(|| {
+        format!("Prometheus answered with something that is not JSON: {text}")
+    })?;
+    if reply["status"] != "success" {
+        bail!(
+            "PromQL {promql:?}: {} {}",
+            reply["errorType"].as_str().unwrap_or_default(),
+            reply["error"].as_str().unwrap_or_default()
+        );
+    }
+    parse_vector(&reply["data"])
+}
+
+/// An instant vector from the API's `data`.
+fn parse_vector(data: &Value) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
+    if data["resultType"] != "vector" {
+        bail!("expected an instant vector, got {}", data["resultType"]);
+    }
+    let mut series = Vec::new();
+    for item in data["result"].as_array().into_iter().flatten() {
+        let labels = item["metric"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        let value = item["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .context("a sample without a numeric value")?;
+        series.push((labels, value));
+    }
+    Ok(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_vector;
+    use serde_json::json;
+
+    #[test]
+    fn reads_an_instant_vector_as_prometheus_sends_it() {
+        // The shape of /api/v1/query's data, as Prometheus 2.42 answers.
+        let data = json!({
+            "resultType": "vector",
+            "result": [
+                { "metric": { "__name__": "app_greetings_total", "job": "app",
+                              "greeting_language": "en" },
+                  "value": [1764133200.123, "5"] },
+            ],
+        });
+        let series = parse_vector(&data).unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].0["greeting_language"], "en");
+        assert_eq!(series[0].1, 5.0);
+        assert!(
+            parse_vector(&json!({ "resultType": "matrix", "result": [] })).is_err()
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! Ground: the programs the xtask needs. Lookup on `PATH`, the pinned tools
+//! it installs into `target/tools` (from crates.io with `cargo install`, or
+//! from PyPI into a venv), and what a step reports when a program is missing.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{proc, repo};
+
+/// What a step did.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Passed,
+    /// A program the step needs is missing; says what to install.
+    Skipped(String),
+}
+
+/// The program `name` on `PATH`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    which::which(name).ok()
+}
+
+/// The first of `names` on `PATH`.
+pub fn first_on_path(names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|name| on_path(name))
+}
+
+/// `target/tools`: where pinned tools are installed, once per target directory.
+pub fn dir() -> PathBuf {
+    repo::target_dir().join("tools")
+}
+
+/// A binary from crates.io at a pinned version, `cargo install`ed into
+/// `target/tools/bin`.
+pub struct CargoTool<'a> {
+    pub krate: &'a str,
+    pub version: &'a str,
+    /// The binary the crate installs.
+    pub binary: &'a str,
+    /// `--locked`: use the crate's own lock file. Off only where that lock
+    /// names a version the registry no longer serves.
+    pub locked: bool,
+}
+
+impl CargoTool<'_> {
+    /// The binary, installed first if `binary --version` does not name the version.
+    pub fn install(&self) -> Result<PathBuf> {
+        let binary = dir().join("bin").join(self.binary);
+        let installed = std::process::Command::new(&binary)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout).contains(self.version)
+            });
+        if installed {
+            return Ok(binary);
+        }
+        println!(
+            "installing {} {} into {} (once)",
+            self.krate,
+            self.version,
+            dir().display()
+        );
+        let root = dir().to_string_lossy().into_owned();
+        let version = format!("={}", self.version);
+        let mut args = vec![
+            "install",
+            self.krate,
+            "--version",
+            &version,
+            "--root",
+            &root,
+            "--quiet",
+        ];
+        if self.locked {
+            args.push("--locked");
+        }
+        proc::run("cargo", &args).with_context(|| {
+            format!("installing {} failed; it needs crates.io", self.krate)
+        })?;
+        Ok(binary)
+    }
+}
+
+/// What to install for the Python tools.
+pub const PYTHON_HINT: &str =
+    "Python 3 with venv (Debian/Ubuntu: apt-get install python3-venv)";
+
+/// Packages from PyPI at pinned versions, in a venv at `target/tools/<name>`.
+pub struct PythonTool<'a> {
+    pub name: &'a str,
+    /// Requirements, each pinned (`rotel==0.0.1a15`).
+    pub requirements: &'a [&'a str],
+}
+
+impl PythonTool<'_> {
+    /// Whether this machine can install it at all.
+    pub fn missing() -> Option<String> {
+        (!proc::succeeds("python3", &["--version"]))
+            .then(|| format!("python3 not found: install {PYTHON_HINT}"))
+    }
+
+    /// The venv, created and filled the first time; a stamp file remembers
+    /// what is installed, so a changed pin installs again.
+    pub fn install(&self) -> Result<PathBuf> {
+        let venv = dir().join(self.name);
+        let stamp = venv.join("installed.txt");
+        let wanted = self.requirements.join("\n");
+        if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+            return Ok(venv);
+        }
+        if let Some(missing) = Self::missing() {
+            bail!("{missing}");
+        }
+        println!(
+            "installing {} into {} (once)",
+            self.requirements.join(", "),
+            venv.display()
+        );
+        let venv_arg = venv.to_string_lossy().into_owned();
+        proc::run("python3", &["-m", "venv", &venv_arg]).with_context(|| {
+            format!("creating a venv for {} needs {PYTHON_HINT}", self.name)
+        })?;
+        let pip = venv.join("bin/pip").to_string_lossy().into_owned();
+        let mut args = vec!["install", "--quiet", "--disable-pip-version-check"];
+        args.extend(self.requirements);
+        proc::run(&pip, &args).with_context(|| {
+            format!(
+                "installing {} from PyPI failed",
+                self.requirements.join(", ")
+            )
+        })?;
+        std::fs::write(&stamp, wanted)?;
+        Ok(venv)
+    }
+
+    /// A program of the venv (`bin/<name>`), installed first if needed.
+    pub fn program(&self, name: &str) -> Result<PathBuf> {
+        let program = self.install()?.join("bin").join(name);
+        if !program.is_file() {
+            bail!(
+                "{} installed, but {} is missing",
+                self.requirements.join(", "),
+                program.display()
+            );
+        }
+        Ok(program)
+    }
+}
