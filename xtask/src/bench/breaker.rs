@@ -3,14 +3,14 @@
 //! is switched to `hang`, so every call that reaches it costs the caller's
 //! timeout. The same load runs against `quotes` with the breaker off and on
 //! (and, for reference, on with pricing healthy), alternating over rounds.
-//! The load comes from the benches' one runner (wrk), each response's
-//! status counted.
+//! The load comes from clients in this process ([`load::workers`]), each
+//! request timed and its status counted; `load`'s notes say why not wrk.
 
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use super::load::{self, Answers, Load, Measured};
+use super::load::{self, Load, Measured};
 
 /// The timeout `quotes` gives pricing, the breaker's settings: the example's
 /// defaults, written out so the report can state them.
@@ -20,13 +20,10 @@ const OPEN_MS: &str = "5000";
 
 pub async fn run(load: &Load) -> Result<()> {
     load.check()?;
-    load::require_wrk()?;
     let release = super::build_release(&["example-circuit-breaker"])?;
     // The breaker is measured, not the exporter.
     let quiet = [("OTEL_SDK_DISABLED", "true"), ("RUST_LOG", "error")];
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let client = reqwest::Client::new();
     let mut pricing =
         super::serve("pricing", &release.join("flaky-pricing"), &quiet).await?;
     let set_mode = |mode: &'static str| {
@@ -60,8 +57,7 @@ pub async fn run(load: &Load) -> Result<()> {
             let mut quotes = super::serve("quotes", &binary, &env).await?;
             let url = format!("{}/quote", quotes.url);
             let measured =
-                load::run(&url, load.concurrency, load.seconds, Answers::Counted)
-                    .await?;
+                load::workers(&url, load.concurrency, load.seconds).await?;
             quotes.process.stop(Duration::from_secs(20)).await?;
             println!(
                 "round {round}/{}: {label:<24} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({})",
@@ -78,7 +74,7 @@ pub async fn run(load: &Load) -> Result<()> {
     pricing.process.stop(Duration::from_secs(20)).await?;
 
     println!(
-        "\nwrk: {} s x {} rounds per mode, {} connections, GET /quote; \
+        "\n{} s x {} rounds per mode, {} concurrent clients, GET /quote; \
          pricing timeout {TIMEOUT_MS} ms; breaker opens after {FAILURES} \
          consecutive failures, for {OPEN_MS} ms; telemetry off; percentiles \
          are means over rounds",

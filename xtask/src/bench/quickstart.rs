@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::process::Command;
 
-use super::load::{self, Answers, Load, Measured};
+use super::load::{self, Load, Measured};
 use crate::proc::{Running, Signal};
 
 /// Builds the quickstart in release mode and measures it with telemetry off
@@ -52,10 +52,8 @@ pub async fn run(load: &Load) -> Result<()> {
             let mut service = super::serve(mode, &binary, env).await?;
             let url = format!("{}/hello", service.url);
             // Warm-up: connections, allocator, the exporter's first batch.
-            load::run(&url, load.concurrency, 1, Answers::Successes).await?;
-            let measured =
-                load::run(&url, load.concurrency, load.seconds, Answers::Successes)
-                    .await?;
+            load::run(&url, load.concurrency, 1).await?;
+            let measured = load::run(&url, load.concurrency, load.seconds).await?;
             service.process.stop(Duration::from_secs(20)).await?;
             println!(
                 "round {round}/{}: {mode:<14} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
