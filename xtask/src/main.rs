@@ -92,7 +92,7 @@ enum StackAction {
     Status,
 }
 
-/// Load with wrk: how long, how many connections, how many rounds.
+/// The load of a bench: how long, how many connections, how many rounds.
 #[derive(Args)]
 struct LoadArgs {
     /// Seconds of load per mode and round.
