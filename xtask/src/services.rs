@@ -3,8 +3,10 @@
 //! PostgreSQL, Prometheus, rotel, Datadog's test agent, the browser, and
 //! the docker stack's backends. A scenario asks for them with `needs`.
 //!
-//! A new one (Redis, a Kafka broker, Envoy) is a new file here and a variant
-//! of [`Need`] with its install hint and placeholders.
+//! A new one (Redis, a Kafka broker, Envoy) is a new file here that says
+//! what to install when it is missing and which placeholders it fills, a
+//! variant of [`Need`] pointing at them, and its start in the scenario
+//! runner.
 
 pub mod browser;
 pub mod ddagent;
@@ -15,8 +17,6 @@ pub mod rotel;
 
 use anyhow::Result;
 use serde::Deserialize;
-
-use crate::tools::PythonTool;
 
 /// What a scenario may need from the machine (`needs = [...]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -36,14 +36,10 @@ impl Need {
     /// What to install when this machine cannot provide it.
     pub fn missing(self) -> Option<String> {
         match self {
-            Need::Browser => browser::programs()
-                .is_none()
-                .then(|| browser::INSTALL_HINT.to_owned()),
-            Need::DatadogAgent => PythonTool::missing(),
+            Need::Browser => browser::missing(),
+            Need::DatadogAgent => ddagent::missing(),
             Need::Postgres => postgres::missing(),
-            Need::Prometheus => prometheus::binary()
-                .is_none()
-                .then(|| prometheus::INSTALL_HINT.to_owned()),
+            Need::Prometheus => prometheus::missing(),
         }
     }
 
@@ -51,8 +47,8 @@ impl Need {
     pub fn placeholders(self) -> &'static [&'static str] {
         match self {
             Need::Browser | Need::Prometheus => &[],
-            Need::DatadogAgent => &["dd_trace_agent", "dd_otlp", "dogstatsd"],
-            Need::Postgres => &["database_url"],
+            Need::DatadogAgent => ddagent::PLACEHOLDERS,
+            Need::Postgres => postgres::PLACEHOLDERS,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! expectations are checked on what Jaeger and Prometheus hold.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
@@ -22,7 +23,7 @@ use crate::services::Need;
 use crate::services::browser::Browser;
 use crate::services::ddagent::DdAgent;
 use crate::services::docker::{Backends, MetricQuery};
-use crate::services::postgres::Postgres;
+use crate::services::postgres::{self, Postgres};
 use crate::services::prometheus::{self, Prometheus};
 use crate::services::rotel::Rotel;
 
@@ -144,33 +145,18 @@ impl Run<'_> {
         } else {
             None
         };
-        let mut values = BTreeMap::from([
-            (
-                "dir".to_owned(),
-                self.example.dir.to_string_lossy().into_owned(),
-            ),
-            (
-                "target".to_owned(),
-                repo::target_dir().to_string_lossy().into_owned(),
-            ),
-            (
-                "otlp_http".to_owned(),
-                match self.stack {
-                    Some(stack) => stack.otlp_http.clone(),
-                    None => collector.http_endpoint(),
-                },
-            ),
-        ]);
+        let otlp_http = match self.stack {
+            Some(stack) => stack.otlp_http.clone(),
+            None => collector.http_endpoint(),
+        };
+        let mut values = common_values(&self.example.dir, otlp_http);
         if let Some(url) = self.database_url {
-            values.insert("database_url".into(), url.to_owned());
+            values.insert(postgres::PLACEHOLDERS[0].to_owned(), url.to_owned());
         }
         if let Some(agent) = &agent {
-            values.insert("dd_trace_agent".into(), agent.trace_url.clone());
-            values.insert(
-                "dd_otlp".into(),
-                agent.otlp_endpoint(self.protocol.as_str()).to_owned(),
-            );
-            values.insert("dogstatsd".into(), agent.dogstatsd.clone());
+            for (name, value) in agent.placeholders(self.protocol.as_str()) {
+                values.insert(name.to_owned(), value);
+            }
         }
 
         let mut servers: Vec<Server> = Vec::new();
@@ -362,6 +348,19 @@ pub async fn serve(name: &str, command: &mut Command) -> Result<Server> {
     Ok(Server { process, url })
 }
 
+/// The values of the placeholders every scenario may use
+/// (`spec::PLACEHOLDERS`).
+fn common_values(example_dir: &Path, otlp_http: String) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("dir".to_owned(), example_dir.to_string_lossy().into_owned()),
+        (
+            "target".to_owned(),
+            repo::target_dir().to_string_lossy().into_owned(),
+        ),
+        ("otlp_http".to_owned(), otlp_http),
+    ])
+}
+
 /// `value` with each `{placeholder}` replaced (the spec checked at load
 /// time that each one is defined).
 fn fill(value: &str, values: &BTreeMap<String, String>) -> String {
@@ -415,7 +414,15 @@ async fn check_promql(scenario: &Scenario, prometheus: &Prometheus) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
+
+    #[test]
+    fn every_common_placeholder_has_a_value() {
+        let values = common_values(Path::new("/x"), "http://c".into());
+        let names: Vec<&str> = values.keys().map(String::as_str).collect();
+        let mut declared = crate::scenario::spec::PLACEHOLDERS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(names, declared);
+    }
 
     #[test]
     fn placeholders_are_filled_and_other_braces_kept() {

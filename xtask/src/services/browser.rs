@@ -28,6 +28,11 @@ const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// How long `chromedriver` may take to answer its status endpoint.
 const DRIVER_DEADLINE: Duration = Duration::from_secs(20);
 
+/// What to install, when this machine has no browser to drive.
+pub fn missing() -> Option<String> {
+    programs().is_none().then(|| INSTALL_HINT.to_owned())
+}
+
 /// `chromium` and `chromedriver`, when both are on this machine.
 pub fn programs() -> Option<(PathBuf, PathBuf)> {
     let chromium =

@@ -29,6 +29,15 @@ const TEST_AGENT: PythonTool = PythonTool {
     requirements: &["ddapm-test-agent==1.69.1"],
 };
 
+/// The placeholders a run with the agent fills: its native trace intake,
+/// its OTLP receiver for the run's protocol, and the DogStatsD `HOST:PORT`.
+pub const PLACEHOLDERS: &[&str] = &["dd_trace_agent", "dd_otlp", "dogstatsd"];
+
+/// What to install, when this machine cannot install the test agent.
+pub fn missing() -> Option<String> {
+    PythonTool::missing()
+}
+
 /// The `ddapm-test-agent` program, installed into `target/tools/ddagent` once.
 pub fn program() -> Result<PathBuf> {
     TEST_AGENT.program("ddapm-test-agent")
@@ -93,13 +102,18 @@ impl DdAgent {
         })
     }
 
-    /// The OTLP endpoint for `protocol`: `{dd_otlp}` in a process's `env`.
-    pub fn otlp_endpoint(&self, protocol: &str) -> &str {
-        if protocol == "grpc" {
+    /// The values of [`PLACEHOLDERS`], in order, for a run over `protocol`.
+    pub fn placeholders(&self, protocol: &str) -> Vec<(&'static str, String)> {
+        let otlp = if protocol == "grpc" {
             &self.otlp_grpc
         } else {
             &self.otlp_http
-        }
+        };
+        PLACEHOLDERS
+            .iter()
+            .copied()
+            .zip([self.trace_url.clone(), otlp.clone(), self.dogstatsd.clone()])
+            .collect()
     }
 
     /// Every DogStatsD datagram received so far.

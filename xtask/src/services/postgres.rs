@@ -16,6 +16,9 @@ use crate::{proc, tools};
 pub const INSTALL_HINT: &str = "PostgreSQL not found (no `initdb` in /usr/lib/postgresql/*/bin \
      or on PATH): install it (Debian/Ubuntu: apt-get install postgresql), or set DATABASE_URL";
 
+/// The placeholder a run fills with a fresh database's URL.
+pub const PLACEHOLDERS: &[&str] = &["database_url"];
+
 /// What to install, when there is neither `DATABASE_URL` nor PostgreSQL.
 pub fn missing() -> Option<String> {
     (std::env::var_os("DATABASE_URL").is_none() && find_bin().is_none())

@@ -21,6 +21,11 @@ pub const INSTALL_HINT: &str =
 /// How long Prometheus may take to become ready.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
+/// What to install, when this machine has no Prometheus.
+pub fn missing() -> Option<String> {
+    binary().is_none().then(|| INSTALL_HINT.to_owned())
+}
+
 /// `prometheus` on this machine.
 pub fn binary() -> Option<PathBuf> {
     tools::on_path("prometheus")
