@@ -1,5 +1,6 @@
 //! `cargo xtask bench <target>`: measurements the book quotes, each a
-//! command. Release builds; the load comes from one runner (`load`, wrk).
+//! command. Release builds; the load benches share `load` (wrk, or clients
+//! in this process) and its one result type.
 
 pub mod breaker;
 pub mod load;
@@ -27,14 +28,17 @@ pub fn build_release(packages: &[&str]) -> Result<PathBuf> {
     Ok(repo::target_dir().join("release"))
 }
 
-/// Starts a release binary of the book with `env`, and waits until it
-/// listens.
+/// Starts a release binary of the book on a free port with `env`, and
+/// waits until it listens.
 pub async fn serve(
     name: &str,
     binary: &Path,
     env: &[(&str, &str)],
 ) -> Result<Server> {
     let mut command = Command::new(binary);
-    command.envs(env.iter().copied());
+    command
+        .env("PORT", "0")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied());
     runner::serve(name, &mut command).await
 }

@@ -106,9 +106,10 @@ impl std::fmt::Display for TimedOut {
 
 impl std::error::Error for TimedOut {}
 
-/// Calls `attempt` every `every` until it is done, for at most `limit`. An
-/// error from `attempt` ends the loop at once; at the deadline the error
-/// says what the last attempt found.
+/// Calls `attempt` every `every` until it is done, for at most `limit` (an
+/// attempt still running at the deadline is cut off). An error from
+/// `attempt` ends the loop at once; at the deadline the error says what the
+/// last attempt found.
 pub async fn poll_until<T, F, Fut>(
     limit: Duration,
     every: Duration,
@@ -119,13 +120,22 @@ where
     Fut: Future<Output = Result<Attempt<T>>>,
 {
     let deadline = Instant::now() + limit;
+    let mut last = String::from("no attempt finished");
     loop {
-        match attempt().await? {
+        let outcome = tokio::time::timeout_at(deadline.into(), attempt()).await;
+        let Ok(outcome) = outcome else {
+            let why = format!("{last} (the last attempt was still running)");
+            return Err(TimedOut { limit, why }.into());
+        };
+        match outcome? {
             Attempt::Done(value) => return Ok(value),
             Attempt::NotYet(why) if Instant::now() >= deadline => {
                 return Err(TimedOut { limit, why }.into());
             }
-            Attempt::NotYet(_) => tokio::time::sleep(every).await,
+            Attempt::NotYet(why) => {
+                last = why;
+                tokio::time::sleep(every).await;
+            }
         }
     }
 }
@@ -156,10 +166,21 @@ impl Output {
         let output = self.clone();
         tokio::spawn(async move {
             if let Some(stream) = stream {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    output.lines().push(line);
+                // Bytes, not `lines()`: a line that is not UTF-8 is kept
+                // (lossily) instead of ending the read, so the pipe is
+                // drained until the process closes it.
+                let mut reader = BufReader::new(stream);
+                let mut line = Vec::new();
+                while reader
+                    .read_until(b'\n', &mut line)
+                    .await
+                    .is_ok_and(|n| n > 0)
+                {
+                    let text = String::from_utf8_lossy(&line);
+                    let text = text.trim_end_matches(['\n', '\r']).to_owned();
+                    output.lines().push(text);
                     output.changed.notify_waiters();
+                    line.clear();
                 }
             }
             *output.closed.lock().unwrap_or_else(|p| p.into_inner()) += 1;
@@ -226,11 +247,17 @@ impl Running {
                 return Ok(rest.trim().to_owned());
             }
             if self.output.is_closed() {
-                let status = self.child.wait().await.ok();
+                // Closed both streams: it exited, or is about to; a process
+                // that closes them and runs on is waited for up to the deadline.
+                let status =
+                    tokio::time::timeout_at(deadline, self.child.wait()).await;
+                let status = match status {
+                    Ok(Ok(status)) => status.to_string(),
+                    _ => "still running, its output closed".to_owned(),
+                };
                 bail!(
-                    "{} exited ({}) without printing `{prefix}…`:\n{}",
+                    "{} exited ({status}) without printing `{prefix}…`:\n{}",
                     self.name,
-                    status.map(|s| s.to_string()).unwrap_or_default(),
                     self.output_tail()
                 );
             }
@@ -501,6 +528,38 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(done, 7);
+    }
+
+    #[tokio::test]
+    async fn an_attempt_that_hangs_is_cut_off_at_the_deadline() {
+        let error = poll_until(
+            Duration::from_millis(100),
+            Duration::from_millis(10),
+            || async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(Attempt::Done(()))
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(error.is::<TimedOut>(), "{error}");
+    }
+
+    #[tokio::test]
+    async fn output_that_is_not_utf8_is_kept_and_reading_goes_on() {
+        let mut running = Running::spawn(
+            "binary",
+            &mut shell(
+                "printf 'a\\377b\\n'; echo 'listening on http://x:2'; exec sleep 30",
+            ),
+        )
+        .unwrap();
+        let url = running
+            .wait_for_line("listening on ", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(url, "http://x:2");
+        assert_eq!(running.output_lines()[0], "a\u{fffd}b");
     }
 
     #[tokio::test]

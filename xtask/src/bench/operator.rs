@@ -10,9 +10,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use crate::otlp::collector::Collector;
+use crate::proc::{self, Attempt};
 
 /// Websites created between two looks at the reconcile count.
 const BATCH: usize = 25;
+/// How long the reconciles may take to reach the target.
+const CREATE_LIMIT: Duration = Duration::from_secs(300);
+/// How long the reconciles may take to stop moving after that.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
 pub async fn run(reconciles: usize) -> Result<()> {
     if reconciles == 0 {
@@ -47,7 +52,7 @@ async fn measure(release: &std::path::Path, target: usize) -> Result<()> {
         api.url
     );
     let started = Instant::now();
-    let mut created = 0;
+    let created = std::cell::Cell::new(0_usize);
     let count = || {
         collector
             .store
@@ -57,14 +62,17 @@ async fn measure(release: &std::path::Path, target: usize) -> Result<()> {
             .filter(|s| s.name == "reconcile")
             .count()
     };
-    while count() < target {
-        if started.elapsed() > Duration::from_secs(300) {
-            bail!("{} reconciles after 300 s; expected {target}", count());
+    // A batch of Websites each round, until the reconciles reach the target.
+    proc::poll_until(CREATE_LIMIT, Duration::from_millis(500), || async {
+        let reconciles = count();
+        if reconciles >= target {
+            return Ok(Attempt::Done(()));
         }
         for _ in 0..BATCH {
+            let n = created.get();
             let body = serde_json::json!({
                 "apiVersion": "book.example.com/v1", "kind": "Website",
-                "metadata": { "name": format!("site-{created:05}") },
+                "metadata": { "name": format!("site-{n:05}") },
                 "spec": { "image": "nginx:1.27", "replicas": 2, "port": 80 },
             });
             let response = client
@@ -76,20 +84,25 @@ async fn measure(release: &std::path::Path, target: usize) -> Result<()> {
             if response.status() != 201 {
                 bail!("creating a Website: {}", response.status());
             }
-            created += 1;
+            created.set(n + 1);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+        Ok(Attempt::NotYet(format!(
+            "{reconciles} reconciles; expected {target}"
+        )))
+    })
+    .await?;
     // Settled: no new reconcile for a second.
-    let mut last = count();
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    let last = std::cell::Cell::new(count());
+    proc::poll_until(SETTLE_LIMIT, Duration::from_secs(1), || async {
         let now = count();
-        if now == last {
-            break;
-        }
-        last = now;
-    }
+        Ok(if now == last.replace(now) {
+            Attempt::Done(())
+        } else {
+            Attempt::NotYet(format!("{now} reconciles, still moving"))
+        })
+    })
+    .await?;
+    let (last, created) = (last.get(), created.get());
     let elapsed = started.elapsed();
     let after = memory(pid)?;
     operator.process.stop(Duration::from_secs(20)).await?;

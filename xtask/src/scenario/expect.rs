@@ -13,7 +13,8 @@ use crate::otlp::tree::{AttributeFilter, Style};
 use crate::services::ddagent;
 
 /// What a source of received telemetry can show. Expectations of what it
-/// cannot show are not checked (and the run says so).
+/// cannot show are not checked here; the scenarios step prints how many
+/// were left out.
 #[derive(Debug, Clone, Copy)]
 pub struct Visible {
     pub logs: bool,

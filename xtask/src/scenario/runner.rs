@@ -162,6 +162,7 @@ impl Run<'_> {
         let mut servers: Vec<Server> = Vec::new();
         // Kept open until the spans arrived: a page sends its last ones late.
         let mut browser = None;
+        let mut prometheus = None;
         let outcome = async {
             for process in &scenario.process {
                 let mut command = Command::new(
@@ -172,6 +173,10 @@ impl Run<'_> {
                     .env("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str())
                     .env("RUST_LOG", "info")
                     .env("NO_COLOR", "1");
+                if !process.until_exit {
+                    // A free port, unless the scenario's `env` says otherwise.
+                    command.env("PORT", "0");
+                }
                 for (key, value) in &process.env {
                     command.env(key, fill(value, &values));
                 }
@@ -193,10 +198,9 @@ impl Run<'_> {
                 values.insert(format!("{}.url", process.name), server.url.clone());
                 servers.push(server);
             }
-            let prometheus = match &scenario.prometheus {
-                Some(setup) => Some(start_prometheus(setup, &servers).await?),
-                None => None,
-            };
+            if let Some(setup) = &scenario.prometheus {
+                prometheus = Some(start_prometheus(setup, &servers).await?);
+            }
             traffic::drive(scenario, &servers).await?;
             if !scenario.browser.is_empty() {
                 let started = Browser::start().await?;
@@ -210,6 +214,9 @@ impl Run<'_> {
         }
         .await;
 
+        if let Some(prometheus) = prometheus {
+            prometheus.stop().await;
+        }
         let mut exit_problems = Vec::new();
         for server in servers.iter_mut().rev() {
             if let Err(e) = server.process.stop(EXIT_DEADLINE).await {
@@ -339,10 +346,9 @@ impl Run<'_> {
     // ANCHOR_END: from_stack
 }
 
-/// Starts a service of the book with `PORT=0` and waits for its
-/// `listening on http://ADDR` line.
+/// Starts a service of the book (its command sets `PORT`, `0` for a free
+/// one) and waits for its `listening on http://ADDR` line.
 pub async fn serve(name: &str, command: &mut Command) -> Result<Server> {
-    command.env("PORT", "0").env("NO_COLOR", "1");
     let mut process = Running::spawn(name, command)?;
     let url = process.wait_for_line(READY_PREFIX, READY_DEADLINE).await?;
     Ok(Server { process, url })

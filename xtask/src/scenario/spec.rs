@@ -586,10 +586,18 @@ fn check(scenario: &Scenario) -> Result<()> {
     if scenario.process.is_empty() {
         bail!("a scenario needs at least one [[process]]");
     }
-    let process = |name: &str| scenario.process.iter().any(|p| p.name == name);
+    // Traffic, pages, scrapes, log lines and `{name.url}` need a server: a
+    // job (`until_exit`) has exited by then and has no address.
+    let process = |name: &str| {
+        scenario
+            .process
+            .iter()
+            .any(|p| p.name == name && !p.until_exit)
+    };
     for (i, p) in scenario.process.iter().enumerate() {
         let earlier: Vec<&str> = scenario.process[..i]
             .iter()
+            .filter(|p| !p.until_exit)
             .map(|p| p.name.as_str())
             .collect();
         for (key, value) in &p.env {
@@ -617,7 +625,7 @@ fn check(scenario: &Scenario) -> Result<()> {
         if let Some(to) = &t.to
             && !process(to)
         {
-            bail!("[[traffic]] to {to:?}, but no [[process]] has that name");
+            bail!("[[traffic]] to {to:?}, but no serving [[process]] has that name");
         }
     }
     if !scenario.browser.is_empty() && !scenario.needs(Need::Browser) {
@@ -628,7 +636,7 @@ fn check(scenario: &Scenario) -> Result<()> {
             && !process(to)
         {
             bail!(
-                "[[browser]] step {} opens a page of {to:?}, but no [[process]] has that name",
+                "[[browser]] step {} opens a page of {to:?}, but no serving [[process]] has that name",
                 i + 1
             );
         }
@@ -641,7 +649,9 @@ fn check(scenario: &Scenario) -> Result<()> {
     }
     for name in scenario.prometheus.iter().flat_map(|p| &p.scrape) {
         if !process(name) {
-            bail!("[prometheus] scrapes {name:?}, but no [[process]] has that name");
+            bail!(
+                "[prometheus] scrapes {name:?}, but no serving [[process]] has that name"
+            );
         }
     }
     if !scenario.expect.dogstatsd.is_empty() && !scenario.needs(Need::DatadogAgent) {
@@ -650,7 +660,7 @@ fn check(scenario: &Scenario) -> Result<()> {
     for e in &scenario.expect.json_log {
         if !process(&e.process) {
             bail!(
-                "[[expect.json_log]] reads process {:?}, but no [[process]] has that name",
+                "[[expect.json_log]] reads process {:?}, but no serving [[process]] has that name",
                 e.process
             );
         }

@@ -17,7 +17,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use crate::proc::{self, Attempt, Running};
+use crate::proc::{self, Attempt, Running, Signal};
 use crate::tools;
 
 /// What to install when the browser is missing.
@@ -42,7 +42,7 @@ pub fn programs() -> Option<(PathBuf, PathBuf)> {
 
 /// A browser session; `quit` ends it (dropping kills the driver).
 pub struct Browser {
-    _driver: Running,
+    driver: Running,
     http: reqwest::Client,
     session: String,
     _profile: tempfile::TempDir,
@@ -84,7 +84,7 @@ impl Browser {
             },
         }}});
         let mut browser = Browser {
-            _driver: driver,
+            driver,
             http,
             session: base,
             _profile: profile,
@@ -230,6 +230,9 @@ impl Browser {
     /// Ends the session and the driver.
     pub async fn quit(self) {
         let _ = self.call("DELETE", "", json!({})).await;
-        // Dropping the driver's process kills it.
+        // The driver ends Chromium with it; then the profile is removed.
+        self.driver
+            .end(Signal::Terminate, Duration::from_secs(10))
+            .await;
     }
 }

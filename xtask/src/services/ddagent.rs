@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::process::Command;
 
 use crate::otlp::received::{RequestRecord, SpanRecord, Store};
-use crate::proc::{self, Attempt, Running};
+use crate::proc::{self, Attempt, Running, Signal};
 use crate::tools::PythonTool;
 
 /// The pinned release.
@@ -81,7 +81,9 @@ impl DdAgent {
         });
         let trace_url = format!("http://127.0.0.1:{trace}");
         // Ready when `/info` answers and both OTLP ports accept connections.
-        let client = reqwest::Client::new();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
         let info = format!("{trace_url}/info");
         process
             .wait_until(Duration::from_secs(30), || async {
@@ -132,7 +134,9 @@ impl DdAgent {
         collector_http: &str,
         store: &Store,
     ) -> Result<()> {
-        let client = reqwest::Client::new();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
         let requests_url = format!("{}/test/session/requests", self.otlp_http);
         let last = Mutex::new(None::<Vec<RecordedRequest>>);
         let settled = proc::poll_until(
@@ -216,8 +220,9 @@ impl DdAgent {
 
     pub async fn stop(self) {
         self.listener.abort();
-        // The test agent holds nothing worth a graceful stop.
-        drop(self.process);
+        self.process
+            .end(Signal::Terminate, Duration::from_secs(5))
+            .await;
     }
 }
 

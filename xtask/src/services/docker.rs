@@ -279,7 +279,8 @@ impl MetricQuery {
             .map(String::as_str)
             .unwrap_or_default();
         let kind = if name.ends_with("_count") {
-            "histogram"
+            // A histogram's, an exponential one's or a summary's count.
+            self.kind.as_deref().map_or("histogram", kind_name)
         } else if name.ends_with("_total") {
             "sum"
         } else {

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 use tokio::process::Command;
 
-use crate::proc::{self, Running};
+use crate::proc::{self, Running, Signal};
 use crate::tools;
 
 /// What to install when Prometheus is missing.
@@ -39,9 +39,10 @@ pub struct Job {
     pub metrics_path: String,
 }
 
-/// A running Prometheus; killed on drop, its directory removed.
+/// A running Prometheus; [`Prometheus::stop`] ends it, then removes its
+/// directory (dropped, it is killed).
 pub struct Prometheus {
-    _process: Running,
+    process: Running,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     _dir: tempfile::TempDir,
@@ -88,11 +89,18 @@ impl Prometheus {
             .await
             .context("Prometheus did not become ready")?;
         Ok(Prometheus {
-            _process: process,
+            process,
             url,
             _dir: dir,
             http,
         })
+    }
+
+    /// SIGTERM and a wait, before its directory is removed.
+    pub async fn stop(self) {
+        self.process
+            .end(Signal::Terminate, Duration::from_secs(10))
+            .await;
     }
 
     /// The series of an instant query: labels and value.

@@ -112,7 +112,7 @@ fn browser_steps_have_exactly_one_action() {
         ("click = \"#b\"\nto = \"app\"", "`to` goes with `open` only"),
         (
             "open = \"/\"\nto = \"nobody\"",
-            "no [[process]] has that name",
+            "no serving [[process]] has that name",
         ),
     ] {
         let message = error(&with(step));
@@ -154,4 +154,29 @@ fn references_to_processes_must_resolve() {
 fn placeholders_are_names_in_braces_and_json_is_not() {
     assert_eq!(placeholders("{a.url}/x?{dir}"), vec!["a.url", "dir"]);
     assert!(placeholders(r#"{"query": "{ cart }"}"#).is_empty());
+}
+
+#[test]
+fn a_job_has_no_address_to_send_to_or_name() {
+    let with_job = r#"
+        [[process]]
+        name = "migrate"
+        bin = "m"
+        until_exit = true
+        [[process]]
+        name = "app"
+        bin = "a"
+        env = { MIGRATED_BY = "{migrate.url}" }
+        [expect]
+        services = ["app"]
+    "#;
+    let message = error(with_job);
+    assert!(
+        message.contains("{migrate.url}, which nothing defines"),
+        "{message}"
+    );
+    let traffic = with_job.replace("{migrate.url}", "x")
+        + "[[traffic]]\nto = \"migrate\"\npath = \"/\"\nstatus = 200\n";
+    let message = error(&traffic);
+    assert!(message.contains("no serving [[process]]"), "{message}");
 }
