@@ -7,13 +7,15 @@ use example_leptos::Note;
 use example_leptos::server_app::{Config, FRONT_END_JS, pkg_dir, router};
 use tower::ServiceExt as _;
 
-/// A directory holding a stand-in for the front end's JS glue.
-fn built_pkg(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("example-leptos-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(FRONT_END_JS), "export default function init() {}")
-        .unwrap();
+/// A directory holding a stand-in for the front end's JS glue, removed
+/// when dropped (also when the test fails).
+fn built_pkg() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(FRONT_END_JS),
+        "export default function init() {}",
+    )
+    .unwrap();
     dir
 }
 
@@ -45,7 +47,8 @@ fn call(function: &str, form: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn add_note_then_list_notes() {
-    let router = app(built_pkg("add"), None);
+    let pkg = built_pkg();
+    let router = app(pkg.path().to_owned(), None);
     let (status, body) =
         send(router.clone(), call("add_note", "text=+hello+")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -67,7 +70,8 @@ async fn add_note_then_list_notes() {
 
 #[tokio::test]
 async fn bad_notes_get_400_with_the_reason_and_are_not_stored() {
-    let router = app(built_pkg("bad"), None);
+    let pkg = built_pkg();
+    let router = app(pkg.path().to_owned(), None);
     let (status, body) = send(router.clone(), call("add_note", "text=+++")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("not 0"), "{body}");
@@ -89,7 +93,8 @@ async fn bad_notes_get_400_with_the_reason_and_are_not_stored() {
 #[tokio::test]
 async fn the_page_is_rendered_on_the_server_with_the_notes_and_the_endpoint() {
     let endpoint = r#"http://collector:4318"><script>"#;
-    let router = app(built_pkg("page"), Some(endpoint));
+    let pkg = built_pkg();
+    let router = app(pkg.path().to_owned(), Some(endpoint));
     let (status, body) =
         send(router, Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -27,8 +27,9 @@ fn each_stage_is_a_span_with_its_rows_and_the_totals_are_right() {
     let expected_total: i64 =
         amounts.iter().flatten().filter(|a| *a > MIN_AMOUNT).sum();
 
-    let output = std::env::temp_dir()
-        .join(format!("pipeline-test-{}.csv", std::process::id()));
+    // Removed with the directory, also when an assertion fails.
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("orders_by_segment.csv");
     let summary = run(data, &output, &metrics).unwrap();
     assert_eq!(summary.orders, 20_000);
     assert_eq!(summary.kept, expected_kept);
@@ -41,7 +42,6 @@ fn each_stage_is_a_span_with_its_rows_and_the_totals_are_right() {
         301,
         "a header and a line per customer"
     );
-    let _ = std::fs::remove_file(&output);
 
     let finished = recorded.finished_spans();
     let names: Vec<String> = finished.iter().map(|s| s.name.to_string()).collect();

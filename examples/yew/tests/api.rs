@@ -12,13 +12,15 @@ fn web(pkg_dir: std::path::PathBuf, endpoint: Option<&str>) -> Web {
     }
 }
 
-/// A directory holding a stand-in for the front end's JS glue.
-fn built_pkg(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir()
-        .join(format!("example-yew-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(FRONT_END_JS), "export default function init() {}")
-        .unwrap();
+/// A directory holding a stand-in for the front end's JS glue, removed
+/// when dropped (also when the test fails).
+fn built_pkg() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(FRONT_END_JS),
+        "export default function init() {}",
+    )
+    .unwrap();
     dir
 }
 
@@ -44,7 +46,8 @@ fn meter() -> opentelemetry::metrics::Meter {
 
 #[tokio::test]
 async fn a_note_is_added_and_listed() {
-    let router = app(web(built_pkg("add"), None), &meter());
+    let pkg = built_pkg();
+    let router = app(web(pkg.path().to_owned(), None), &meter());
     let (status, body) = send(router.clone(), post("  hello  ")).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let note: Note = serde_json::from_str(&body).unwrap();
@@ -64,7 +67,8 @@ async fn a_note_is_added_and_listed() {
 
 #[tokio::test]
 async fn empty_and_too_long_notes_get_400_with_a_reason() {
-    let router = app(web(built_pkg("bad"), None), &meter());
+    let pkg = built_pkg();
+    let router = app(web(pkg.path().to_owned(), None), &meter());
     let (status, body) = send(router.clone(), post("   ")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("not 0"), "{body}");
@@ -95,7 +99,8 @@ async fn empty_and_too_long_notes_get_400_with_a_reason() {
 #[tokio::test]
 async fn the_page_names_the_browser_endpoint_escaped() {
     let endpoint = r#"http://collector:4318/"><script>"#;
-    let router = app(web(built_pkg("page"), Some(endpoint)), &meter());
+    let pkg = built_pkg();
+    let router = app(web(pkg.path().to_owned(), Some(endpoint)), &meter());
     let (status, body) =
         send(router, Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
@@ -108,7 +113,8 @@ async fn the_page_names_the_browser_endpoint_escaped() {
 
 #[tokio::test]
 async fn without_an_endpoint_the_page_exports_nothing() {
-    let router = app(web(built_pkg("quiet"), None), &meter());
+    let pkg = built_pkg();
+    let router = app(web(pkg.path().to_owned(), None), &meter());
     let (_, body) =
         send(router, Request::get("/").body(Body::empty()).unwrap()).await;
     assert!(!body.contains("otel-exporter-otlp-endpoint"), "{body}");
@@ -126,7 +132,8 @@ async fn an_unbuilt_front_end_is_a_503_that_says_how_to_build_it() {
 
 #[tokio::test]
 async fn the_front_end_files_are_served_under_pkg() {
-    let router = app(web(built_pkg("files"), None), &meter());
+    let pkg = built_pkg();
+    let router = app(web(pkg.path().to_owned(), None), &meter());
     let uri = format!("/pkg/{FRONT_END_JS}");
     let (status, body) =
         send(router, Request::get(uri).body(Body::empty()).unwrap()).await;
@@ -150,7 +157,8 @@ fn the_pkg_dir_comes_from_the_variable_or_the_target_dir() {
 
 #[tokio::test]
 async fn the_rendered_page_has_the_notes_in_its_html_and_its_state() {
-    let router = app(web(built_pkg("ssr"), None), &meter());
+    let pkg = built_pkg();
+    let router = app(web(pkg.path().to_owned(), None), &meter());
     let (status, _) = send(router.clone(), post("a </script> <b>bold</b>")).await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, body) =
