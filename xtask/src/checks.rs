@@ -1,16 +1,20 @@
 //! The checks `verify` runs besides the scenarios: the pin table
 //! (`pins`), generated files (`generate`, with the appendix `ecosystem`),
-//! the book's snippet rules (`snippets`), Cargo's own checks (`cargo`:
+//! the book's snippet rules (`snippets`, with `figures` for the numbers in
+//! its prose), Cargo's own checks (`cargo`:
 //! fmt, clippy, test), examples built outside the workspace (`standalone`),
-//! other languages' exporters against the collector (`interop`), the book's
+//! `cargo xtask run` of each example interrupted (`interrupt`), other
+//! languages' exporters against the collector (`interop`), the book's
 //! build and links (`book`), the workflows (`workflows`) and the docker
 //! stacks (`stacks`). Each returns what it found; `verify` orders them.
 
 pub mod book;
 pub mod cargo;
 pub mod ecosystem;
+pub mod figures;
 pub mod generate;
 pub mod interop;
+pub mod interrupt;
 pub mod pins;
 pub mod snippets;
 pub mod stacks;

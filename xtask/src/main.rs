@@ -6,8 +6,10 @@ mod checks;
 mod otlp;
 mod proc;
 mod repo;
+mod run;
 mod scenario;
 mod services;
+mod setup;
 mod tools;
 mod verify;
 mod web;
@@ -64,6 +66,20 @@ enum Task {
         #[arg(long)]
         quiet: bool,
     },
+    /// Run an example against the embedded collector: its services, its
+    /// traffic once, the traces as they arrive; up until Ctrl-C.
+    Run {
+        /// The example (a directory of examples/).
+        #[arg(default_value = run::DEFAULT)]
+        slug: String,
+        /// Use the binaries already built (verify's `scenarios` step builds
+        /// them all at once).
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Find what verify needs from this machine and install what is
+    /// missing (apt on Debian and Ubuntu, rustup).
+    Setup,
     /// Build the examples' browser front ends (wasm) into target/web and print their sizes.
     Web,
     /// Start, stop or list a docker stack under docker/ (needs a Docker engine).
@@ -196,6 +212,8 @@ async fn run(task: Task) -> Result<()> {
             http_port,
             quiet,
         } => otlp::live::run(grpc_port, http_port, quiet).await,
+        Task::Run { slug, no_build } => run::run(&slug, !no_build).await,
+        Task::Setup => setup::install(),
         Task::Web => web::run(),
         Task::Stack { action, name } => {
             let action = match action {

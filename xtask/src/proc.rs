@@ -385,9 +385,69 @@ fn signal(pid: u32, signal: Signal) {
     let _ = (pid, signal);
 }
 
+/// Set by [`own_process_groups`].
+static OWN_GROUPS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, every process started here gets a process group of its
+/// own, so a Ctrl-C at the terminal reaches only the xtask, which then
+/// stops them in order (servers before the services they report to). Only
+/// for commands that handle the signal themselves ([`Interrupts`]): without
+/// a handler the xtask would die at once and leave them running.
+pub fn own_process_groups() {
+    OWN_GROUPS.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, caught: from [`Interrupts::listen`] on,
+/// neither ends the xtask by itself; [`Interrupts::wait`] sees them.
+#[cfg(unix)]
+pub struct Interrupts {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Interrupts {
+    /// Catches both signals from now on.
+    pub fn listen() -> Result<Interrupts> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Interrupts {
+            interrupt: signal(SignalKind::interrupt())
+                .context("cannot catch SIGINT")?,
+            terminate: signal(SignalKind::terminate())
+                .context("cannot catch SIGTERM")?,
+        })
+    }
+
+    /// Completes on the next SIGINT or SIGTERM.
+    pub async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    match Interrupts::listen() {
+        Ok(mut interrupts) => interrupts.wait().await,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Spawns `command` with stdin closed, stdout and stderr piped, killed if
 /// dropped. A program given by path must exist (an unbuilt binary is named).
 fn spawn_captured(name: &str, command: &mut Command) -> Result<Child> {
+    #[cfg(unix)]
+    if OWN_GROUPS.load(std::sync::atomic::Ordering::Relaxed) {
+        command.process_group(0);
+    }
     let program = command.as_std().get_program().to_owned();
     let path = Path::new(&program);
     if path.components().count() > 1 && !path.exists() {

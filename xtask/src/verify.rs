@@ -32,6 +32,9 @@ pub enum Step {
     Standalone,
     /// Every example against the embedded collector, telemetry asserted.
     Scenarios,
+    /// `cargo xtask run` of each example, then Ctrl-C: exits 0, leaves
+    /// no process and no temporary file behind.
+    Run,
     /// The embedded collector against Python's and JavaScript's official exporters.
     Interop,
     /// The mdBook builds and its links resolve.
@@ -72,6 +75,10 @@ pub struct Options {
     /// Treat a skipped step (a missing program) as a failure, as CI does.
     #[arg(long)]
     pub require_all: bool,
+    /// First install what the steps need and this machine lacks
+    /// (`cargo xtask setup`: apt on Debian and Ubuntu, rustup).
+    #[arg(long)]
+    pub install: bool,
     /// Accept changed trace snapshots and write them.
     #[arg(long)]
     pub bless: bool,
@@ -92,6 +99,10 @@ pub async fn run(options: &Options) -> Result<()> {
     // Checked before any step runs: a missing engine is said at once.
     if options.stack.is_some() {
         docker::require_engine().context("--stack docker cannot run")?;
+    }
+    if options.install {
+        crate::setup::install()
+            .context("--install could not set this machine up")?;
     }
     let steps: Vec<Step> = Step::value_variants()
         .iter()
@@ -177,6 +188,7 @@ async fn run_step(
             };
             scenario::run_all(&scenario_options, shared).await
         }
+        Step::Run => checks::interrupt::step(example).await,
         Step::Interop => match interop::missing_programs() {
             Some(missing) => Ok(Outcome::Skipped(missing)),
             None => interop::run().await.map(|()| Outcome::Passed),
@@ -192,7 +204,7 @@ async fn run_step(
 
 fn rerun_command(step: Step, options: &Options) -> String {
     let mut command = format!("cargo xtask verify --only {}", step.name());
-    if matches!(step, Step::Scenarios | Step::Standalone)
+    if matches!(step, Step::Scenarios | Step::Standalone | Step::Run)
         && let Some(example) = &options.example
     {
         let _ = write!(command, " --example {example}");

@@ -185,7 +185,9 @@ async fn a_hanging_collector_does_not_slow_requests() {
 
     sigterm(&service);
     sigterm(&baseline);
-    // Shutdown waits for the stuck export, bounded by OTEL_EXPORTER_OTLP_TIMEOUT.
+    // Each provider's shutdown waits for its stuck exports, which give up
+    // after OTEL_EXPORTER_OTLP_TIMEOUT (1 s here), well inside the SDK's
+    // fixed 5 s per provider.
     assert!(
         wait_for_exit(&mut service, Duration::from_secs(10))
             .await
@@ -280,7 +282,10 @@ async fn a_collector_that_is_down_is_reported_once_not_per_batch() {
 
 /// How long SIGTERM takes to become an exit when the collector hangs and
 /// every timeout is the SDK's default: the figure the shutdown chapter
-/// quotes. Run with `--nocapture` to see it.
+/// quotes. Run with `--nocapture` to see it. The bound: opentelemetry_sdk
+/// 0.33 waits at most 5 s in each provider's `shutdown()`, whatever
+/// OTEL_EXPORTER_OTLP_TIMEOUT (10 s by default) says, so about 15 s for the
+/// three.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_hanging_collector_exits_within_the_sdk_timeouts() {
     let hanging = start_hanging_collector().await;
@@ -291,7 +296,8 @@ async fn sigterm_with_a_hanging_collector_exits_within_the_sdk_timeouts() {
 
     let stopping = Instant::now();
     sigterm(&service);
-    // The batch processors give up after their 5 s shutdown timeout.
+    // Each of the three shutdowns gives up after the SDK's fixed 5 s (the
+    // 10 s export timeout is longer), so the exit comes within about 15 s.
     let status = wait_for_exit(&mut service, Duration::from_secs(30)).await;
     let took = stopping.elapsed();
     eprintln!("exit {took:.1?} after SIGTERM, collector hanging, default timeouts");

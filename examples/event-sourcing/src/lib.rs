@@ -224,8 +224,8 @@ pub async fn account_view(
 
 // ANCHOR: projection
 /// Builds the `accounts` read model from the events, in global order, and
-/// records how far it got in `checkpoints` in the same transaction: after a
-/// crash it resumes where it stopped, and never applies an event twice.
+/// records how far it got in `checkpoints` in the same transaction: a batch
+/// and its checkpoint commit together or not at all.
 pub struct Projection {
     store: EventStore,
 }

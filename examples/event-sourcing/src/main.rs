@@ -49,8 +49,8 @@ async fn run() -> Result<(), Box<dyn Error>> {
         .map_err(|e| format!("cannot use DATABASE_URL: {e}"))?;
     server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
         // The read side runs beside the write side, in a task of its own.
-        // Its checkpoint is transactional: stopping it at any moment is safe,
-        // and the next start resumes where it stopped.
+        // Its checkpoint commits with each batch, so the next start resumes
+        // after the last batch that committed.
         let every = Duration::from_millis(interval);
         tokio::spawn(Projection::new(store.clone()).run(every));
         app(AppState::new(store), meter)

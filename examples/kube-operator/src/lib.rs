@@ -182,7 +182,9 @@ impl Context {
         })
     }
 
-    /// 1 s, 2 s, 4 s ... up to 5 minutes: the wait after the nth failure.
+    // ANCHOR: backoff
+    /// The wait after the nth failure in a row: 1 s, 2 s, 4 s ..., doubling
+    /// up to 2^8 = 256 s from the ninth failure on (below `RESYNC`).
     fn backoff(&self, object: ObjectRef<Website>) -> Duration {
         let mut failures =
             self.failures.lock().unwrap_or_else(PoisonError::into_inner);
@@ -190,6 +192,7 @@ impl Context {
         *n += 1;
         Duration::from_secs(1u64 << (*n - 1).min(8)).min(RESYNC)
     }
+    // ANCHOR_END: backoff
 
     fn succeeded(&self, object: &ObjectRef<Website>) {
         let mut failures =

@@ -243,16 +243,16 @@ struct Exceptions {
 /// by `manifests` (paths from the workspace root), for `reason`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Exception {
+pub struct Exception {
     #[serde(rename = "crate")]
-    name: String,
-    version: String,
-    manifests: Vec<String>,
-    reason: String,
+    pub name: String,
+    pub version: String,
+    pub manifests: Vec<String>,
+    pub reason: String,
 }
 
 /// The exceptions file, checked: a reason and at least one manifest each.
-fn exceptions(root: &Path) -> Result<Vec<Exception>> {
+pub fn exceptions(root: &Path) -> Result<Vec<Exception>> {
     let path = root.join(EXCEPTIONS_FILE);
     if !path.exists() {
         return Ok(Vec::new());

@@ -1,7 +1,8 @@
 //! The book's snippet rules: every include resolves to a non-empty anchor,
 //! every `rust`/`toml` fence is either an include of a compiled file or an
 //! inline snippet the book crate compiles, and `ignore`/`no_run`/
-//! `compile_fail` fences need a reason in the allowlist. Messages are `file:line`.
+//! `compile_fail` fences need a reason in the allowlist; and every figure in
+//! the prose names its command (`figures`). Messages are `file:line`.
 
 use std::path::{Path, PathBuf};
 
@@ -96,10 +97,13 @@ pub fn check(rustfmt: Option<&Path>) -> Result<Vec<Problem>> {
             });
         }
     }
+    let mut pages = Vec::new();
     for chapter in chapters()? {
         let text = std::fs::read_to_string(&chapter)?;
         check_chapter(&chapter, &text, &allowlist, rustfmt, &mut problems);
+        pages.push((relative(&chapter), text));
     }
+    problems.extend(super::figures::check(&pages)?);
     Ok(problems)
 }
 

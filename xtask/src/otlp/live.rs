@@ -18,7 +18,7 @@ const QUIET: Duration = Duration::from_millis(800);
 /// Runs until Ctrl-C (SIGINT) or SIGTERM. `quiet` prints only the addresses
 /// and the totals, for load tests where printing would be the bottleneck.
 pub async fn run(grpc_port: u16, http_port: u16, quiet: bool) -> Result<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, rx) = mpsc::unbounded_channel();
     let live = (!quiet).then_some(tx);
     let collector = Collector::start_with(grpc_port, http_port, live).await?;
     println!("OTLP/gRPC on {}", collector.grpc_endpoint());
@@ -27,7 +27,7 @@ pub async fn run(grpc_port: u16, http_port: u16, quiet: bool) -> Result<()> {
         collector.http_endpoint()
     );
     if quiet {
-        let _ = tokio::signal::ctrl_c().await;
+        crate::proc::interrupted().await;
         print_totals(&collector);
         return Ok(());
     }
@@ -37,34 +37,58 @@ pub async fn run(grpc_port: u16, http_port: u16, quiet: bool) -> Result<()> {
     );
     println!("Ctrl-C to stop\n");
 
-    let mut pending: HashMap<String, Pending> = HashMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        tokio::select! {
-            arrival = rx.recv() => match arrival {
-                Some(Arrival::Spans(spans)) => {
-                    for span in spans {
-                        let entry = pending.entry(span.trace_id.clone()).or_default();
-                        entry.spans.push(span);
-                        entry.last = Some(Instant::now());
-                        entry.fresh = true;
-                    }
-                }
-                Some(Arrival::Metrics(metrics)) => metrics.iter().for_each(print_metric),
-                Some(Arrival::Logs(logs)) => logs.iter().for_each(print_log),
-                None => break,
-            },
-            _ = tick.tick() => print_quiet_traces(&mut pending),
-            _ = tokio::signal::ctrl_c() => break,
-        }
-    }
-    pending.values_mut().for_each(|p| p.last = None);
-    print_quiet_traces(&mut pending);
+    print(rx, crate::proc::interrupted()).await;
     print_totals(&collector);
     Ok(())
 }
 
-fn print_totals(collector: &Collector) {
+/// Prints what arrives on `arrivals` until `until` completes or the
+/// channel closes: each trace as a tree once it has been quiet for a
+/// moment (then everything still pending), a line per metric and log record.
+pub async fn print(
+    mut arrivals: mpsc::UnboundedReceiver<Arrival>,
+    until: impl Future<Output = ()>,
+) {
+    let mut pending: HashMap<String, Pending> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut until = std::pin::pin!(until);
+    loop {
+        tokio::select! {
+            arrival = arrivals.recv() => match arrival {
+                Some(arrival) => take(arrival, &mut pending),
+                None => break,
+            },
+            _ = tick.tick() => print_quiet_traces(&mut pending),
+            () = &mut until => {
+                // What arrived before the end is shown too.
+                while let Ok(arrival) = arrivals.try_recv() {
+                    take(arrival, &mut pending);
+                }
+                break;
+            }
+        }
+    }
+    pending.values_mut().for_each(|p| p.last = None);
+    print_quiet_traces(&mut pending);
+}
+
+fn take(arrival: Arrival, pending: &mut HashMap<String, Pending>) {
+    match arrival {
+        Arrival::Spans(spans) => {
+            for span in spans {
+                let entry = pending.entry(span.trace_id.clone()).or_default();
+                entry.spans.push(span);
+                entry.last = Some(Instant::now());
+                entry.fresh = true;
+            }
+        }
+        Arrival::Metrics(metrics) => metrics.iter().for_each(print_metric),
+        Arrival::Logs(logs) => logs.iter().for_each(print_log),
+    }
+}
+
+/// The totals of what `collector` received, by signal and transport.
+pub fn print_totals(collector: &Collector) {
     let received = collector.store.snapshot();
     println!(
         "\nreceived {} spans, {} metric streams, {} log records in {} requests",

@@ -107,7 +107,7 @@ pub async fn run(
 
 /// One run: what it substitutes into the processes' variables, and where
 /// their telemetry goes.
-struct Run<'a> {
+pub struct Run<'a> {
     example: &'a Example,
     scenario: &'a Scenario,
     protocol: Protocol,
@@ -118,123 +118,103 @@ struct Run<'a> {
     stack: Option<&'a Backends>,
 }
 
-impl Run<'_> {
+/// What a run started: the example's processes and the services around
+/// them. [`Session::stop_processes`] stops them in reverse order; the agent
+/// and the browser are kept until what they hold has been read.
+#[derive(Default)]
+pub struct Session {
+    pub servers: Vec<Server>,
+    rotel: Option<Rotel>,
+    pub agent: Option<DdAgent>,
+    prometheus: Option<Prometheus>,
+    /// Kept open until the spans arrived: a page sends its last ones late.
+    pub browser: Option<Browser>,
+    /// The servers have been stopped.
+    stopped: bool,
+    /// The jobs that ran to their end, and what they printed.
+    pub jobs: Vec<(String, String)>,
+}
+
+impl Session {
+    /// Stops Prometheus, the example's servers (SIGTERM, last started
+    /// first) and rotel; returns what went wrong with the servers' exits.
+    /// The servers stay in the session (their output is read afterwards);
+    /// a second call stops nothing.
+    pub async fn stop_processes(&mut self) -> Vec<String> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return Vec::new();
+        }
+        if let Some(prometheus) = self.prometheus.take() {
+            prometheus.stop().await;
+        }
+        let mut problems = Vec::new();
+        for server in self.servers.iter_mut().rev() {
+            if let Err(e) = server.process.stop(EXIT_DEADLINE).await {
+                problems.push(format!("{e:#}"));
+            }
+        }
+        if let Some(rotel) = self.rotel.take() {
+            rotel.stop().await;
+        }
+        problems
+    }
+
+    /// Stops everything still running, whatever happened before.
+    pub async fn stop_all(&mut self) -> Vec<String> {
+        let problems = self.stop_processes().await;
+        if let Some(agent) = self.agent.take() {
+            agent.stop().await;
+        }
+        if let Some(browser) = self.browser.take() {
+            browser.quit().await;
+        }
+        problems
+    }
+}
+
+impl<'a> Run<'a> {
+    /// A run for `cargo xtask run`: the scenario's first protocol, straight
+    /// to the embedded collector.
+    pub fn live(
+        example: &'a Example,
+        scenario: &'a Scenario,
+        database_url: Option<&'a str>,
+    ) -> Self {
+        Run {
+            example,
+            scenario,
+            protocol: scenario
+                .protocols
+                .first()
+                .copied()
+                .unwrap_or(Protocol::HttpProtobuf),
+            through: None,
+            database_url,
+            stack: None,
+        }
+    }
+
     async fn once(&self) -> Result<Received> {
         let scenario = self.scenario;
         let collector = Collector::start(0, 0).await?;
-        // The processes export to rotel, when it is in between, and rotel to us.
-        let rotel = match self.through {
-            Some(Tier::Rotel) => {
-                Some(Rotel::start(&collector.grpc_endpoint()).await?)
-            }
-            None => None,
-        };
-        let grpc = self.protocol == Protocol::Grpc;
-        let endpoint = match (self.stack, &rotel) {
-            (Some(stack), _) => {
-                stack.otlp_endpoint(self.protocol.as_str()).to_owned()
-            }
-            (None, Some(rotel)) if grpc => rotel.grpc_endpoint.clone(),
-            (None, Some(rotel)) => rotel.http_endpoint.clone(),
-            (None, None) if grpc => collector.grpc_endpoint(),
-            (None, None) => collector.http_endpoint(),
-        };
+        let mut session = Session::default();
         let started_at = SystemTime::now();
-        let agent = if scenario.needs(Need::DatadogAgent) {
-            Some(DdAgent::start().await?)
-        } else {
-            None
-        };
-        let otlp_http = match self.stack {
-            Some(stack) => stack.otlp_http.clone(),
-            None => collector.http_endpoint(),
-        };
-        let mut values = common_values(&self.example.dir, otlp_http);
-        if let Some(url) = self.database_url {
-            values.insert(postgres::PLACEHOLDERS[0].to_owned(), url.to_owned());
-        }
-        if let Some(agent) = &agent {
-            for (name, value) in agent.placeholders(self.protocol.as_str()) {
-                values.insert(name.to_owned(), value);
-            }
-        }
-
-        let mut servers: Vec<Server> = Vec::new();
-        // Kept open until the spans arrived: a page sends its last ones late.
-        let mut browser = None;
-        let mut prometheus = None;
         let outcome = async {
-            for process in &scenario.process {
-                let mut command = Command::new(
-                    repo::target_dir().join("debug").join(&process.bin),
-                );
-                command
-                    .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-                    .env("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str())
-                    .env("RUST_LOG", "info")
-                    .env("NO_COLOR", "1");
-                if !process.until_exit {
-                    // A free port, unless the scenario's `env` says otherwise.
-                    command.env("PORT", "0");
-                }
-                for (key, value) in &process.env {
-                    command.env(key, fill(value, &values));
-                }
-                if process.until_exit {
-                    let finished =
-                        proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE)
-                            .await?;
-                    if !finished.status.success() {
-                        anyhow::bail!(
-                            "{} failed ({}):\n{}",
-                            process.name,
-                            finished.status,
-                            finished.printed()
-                        );
-                    }
-                    continue;
-                }
-                let server = serve(&process.name, &mut command).await?;
-                values.insert(format!("{}.url", process.name), server.url.clone());
-                servers.push(server);
-            }
-            if let Some(setup) = &scenario.prometheus {
-                prometheus = Some(start_prometheus(setup, &servers).await?);
-            }
-            traffic::drive(scenario, &servers).await?;
-            if !scenario.browser.is_empty() {
-                let started = Browser::start().await?;
-                let browser = browser.insert(started);
-                traffic::use_browser(scenario, browser, &servers).await?;
-            }
-            if let Some(prometheus) = &prometheus {
-                check_promql(scenario, prometheus).await?;
-            }
-            anyhow::Ok(())
+            self.start(&collector, &mut session).await?;
+            self.exercise(&mut session).await
         }
         .await;
-
-        if let Some(prometheus) = prometheus {
-            prometheus.stop().await;
-        }
-        let mut exit_problems = Vec::new();
-        for server in servers.iter_mut().rev() {
-            if let Err(e) = server.process.stop(EXIT_DEADLINE).await {
-                exit_problems.push(format!("{e:#}"));
-            }
-        }
-        if let Some(rotel) = rotel {
-            rotel.stop().await;
-        }
+        let exit_problems = session.stop_processes().await;
         let mut observed = Observed {
             datagrams: Vec::new(),
-            outputs: servers
+            outputs: session
+                .servers
                 .iter()
                 .map(|s| (s.process.name.clone(), s.process.output_lines()))
                 .collect(),
         };
         // What the Datadog agent received becomes what the collector received.
-        let copied = match agent {
+        let copied = match session.agent.take() {
             Some(agent) => {
                 let copied = agent
                     .copy_into(&collector.http_endpoint(), &collector.store)
@@ -279,7 +259,7 @@ impl Run<'_> {
                 .await
             }
         };
-        match browser {
+        match session.browser.take() {
             Some(browser) if received.is_err() => {
                 let console = browser.console().await;
                 browser.quit().await;
@@ -291,6 +271,104 @@ impl Run<'_> {
             }
             None => received,
         }
+    }
+
+    /// Starts what the scenario needs around the example (rotel when it is
+    /// the tier, Datadog's agent), then the example's processes in order
+    /// (jobs run to their end), then Prometheus scraping them. What started
+    /// is in `session`, also when a later start fails.
+    pub async fn start(
+        &self,
+        collector: &Collector,
+        session: &mut Session,
+    ) -> Result<()> {
+        let scenario = self.scenario;
+        // The processes export to rotel, when it is in between, and rotel to us.
+        if let Some(Tier::Rotel) = self.through {
+            session.rotel = Some(Rotel::start(&collector.grpc_endpoint()).await?);
+        }
+        let grpc = self.protocol == Protocol::Grpc;
+        let endpoint = match (self.stack, &session.rotel) {
+            (Some(stack), _) => {
+                stack.otlp_endpoint(self.protocol.as_str()).to_owned()
+            }
+            (None, Some(rotel)) if grpc => rotel.grpc_endpoint.clone(),
+            (None, Some(rotel)) => rotel.http_endpoint.clone(),
+            (None, None) if grpc => collector.grpc_endpoint(),
+            (None, None) => collector.http_endpoint(),
+        };
+        if scenario.needs(Need::DatadogAgent) {
+            session.agent = Some(DdAgent::start().await?);
+        }
+        let otlp_http = match self.stack {
+            Some(stack) => stack.otlp_http.clone(),
+            None => collector.http_endpoint(),
+        };
+        let mut values = common_values(&self.example.dir, otlp_http);
+        if let Some(url) = self.database_url {
+            values.insert(postgres::PLACEHOLDERS[0].to_owned(), url.to_owned());
+        }
+        if let Some(agent) = &session.agent {
+            for (name, value) in agent.placeholders(self.protocol.as_str()) {
+                values.insert(name.to_owned(), value);
+            }
+        }
+        for process in &scenario.process {
+            let mut command =
+                Command::new(repo::target_dir().join("debug").join(&process.bin));
+            command
+                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+                .env("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str())
+                .env("RUST_LOG", "info")
+                .env("NO_COLOR", "1");
+            if !process.until_exit {
+                // A free port, unless the scenario's `env` says otherwise.
+                command.env("PORT", "0");
+            }
+            for (key, value) in &process.env {
+                command.env(key, fill(value, &values));
+            }
+            if process.until_exit {
+                let finished =
+                    proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE)
+                        .await?;
+                if !finished.status.success() {
+                    anyhow::bail!(
+                        "{} failed ({}):\n{}",
+                        process.name,
+                        finished.status,
+                        finished.printed()
+                    );
+                }
+                session
+                    .jobs
+                    .push((process.name.clone(), finished.printed()));
+                continue;
+            }
+            let server = serve(&process.name, &mut command).await?;
+            values.insert(format!("{}.url", process.name), server.url.clone());
+            session.servers.push(server);
+        }
+        if let Some(setup) = &scenario.prometheus {
+            session.prometheus =
+                Some(start_prometheus(setup, &session.servers).await?);
+        }
+        Ok(())
+    }
+
+    /// The scenario's traffic, its browser steps, and its PromQL
+    /// expectations (which need Prometheus, running).
+    pub async fn exercise(&self, session: &mut Session) -> Result<()> {
+        let scenario = self.scenario;
+        traffic::drive(scenario, &session.servers).await?;
+        if !scenario.browser.is_empty() {
+            let browser = session.browser.insert(Browser::start().await?);
+            traffic::use_browser(scenario, browser, &session.servers).await?;
+        }
+        if let Some(prometheus) = &session.prometheus {
+            check_promql(scenario, prometheus).await?;
+        }
+        Ok(())
     }
 
     // ANCHOR: from_stack

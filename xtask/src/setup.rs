@@ -1,0 +1,181 @@
+//! `cargo xtask setup`, and `verify --install` before its first step: what
+//! verify needs from the machine, found or installed. Rust's components
+//! and the wasm target through rustup; programs through apt on Debian and
+//! Ubuntu (as root, or through sudo; without recommends). Elsewhere it
+//! prints the command to run and fails. Pinned tools (mdbook, wasm-bindgen,
+//! the Python receivers) are installed into `target/tools` by the steps
+//! that use them, as before.
+
+use anyhow::{Result, bail};
+
+use crate::services::{browser, docker, postgres, prometheus};
+use crate::tools::{self, PythonTool};
+use crate::{proc, web};
+
+/// Something verify needs from the machine: how to tell it is there, and
+/// the Debian/Ubuntu packages that provide it.
+struct Requirement {
+    what: &'static str,
+    present: fn() -> bool,
+    apt: &'static [&'static str],
+}
+
+/// Every program verify's steps use, in the order they are checked.
+const REQUIREMENTS: &[Requirement] = &[
+    Requirement {
+        what: "a C compiler and linker (crates with C parts; Rust links with cc)",
+        present: || tools::on_path("cc").is_some(),
+        apt: &["gcc", "libc6-dev"],
+    },
+    Requirement {
+        what: "PostgreSQL's server programs (the event-sourcing scenario)",
+        present: || postgres::missing().is_none(),
+        apt: &["postgresql", "postgresql-client"],
+    },
+    Requirement {
+        what: "Chromium and chromedriver (the browser scenarios)",
+        present: || browser::missing().is_none(),
+        apt: &["chromium", "chromium-driver"],
+    },
+    Requirement {
+        what: "Prometheus (the Prometheus scenario)",
+        present: || prometheus::missing().is_none(),
+        apt: &["prometheus"],
+    },
+    Requirement {
+        what: "a Compose client (the stacks step validates docker/)",
+        present: || docker::compose_client().is_some(),
+        apt: &["docker-compose"],
+    },
+    Requirement {
+        what: "Python 3 with venv (pinned tools from PyPI, the interop step)",
+        present: || {
+            PythonTool::missing().is_none()
+                && proc::succeeds("python3", &["-c", "import ensurepip, venv"])
+        },
+        apt: &["python3", "python3-venv"],
+    },
+    Requirement {
+        what: "Node.js and npm (the interop step)",
+        present: || {
+            proc::succeeds("node", &["--version"])
+                && proc::succeeds("npm", &["--version"])
+        },
+        apt: &["nodejs", "npm"],
+    },
+];
+
+/// Finds what verify needs, and installs what is missing.
+pub fn install() -> Result<()> {
+    println!("setup: what verify needs from this machine");
+    for component in ["rustfmt", "clippy"] {
+        let probe = if component == "rustfmt" {
+            "fmt"
+        } else {
+            "clippy"
+        };
+        if proc::succeeds("cargo", &[probe, "--version"]) {
+            println!("  {component}: present");
+        } else {
+            proc::run("rustup", &["component", "add", component])?;
+        }
+    }
+    web::ensure_target()?;
+    println!("  the {} target: present", web::WASM_TARGET);
+
+    let missing: Vec<&Requirement> = REQUIREMENTS
+        .iter()
+        .filter(|r| {
+            let present = (r.present)();
+            println!(
+                "  {}: {}",
+                r.what,
+                if present { "present" } else { "missing" }
+            );
+            !present
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let packages: Vec<&str> =
+        missing.iter().flat_map(|r| r.apt.iter().copied()).collect();
+    apt_install(&packages)?;
+    let still: Vec<&str> = missing
+        .iter()
+        .filter(|r| !(r.present)())
+        .map(|r| r.what)
+        .collect();
+    if !still.is_empty() {
+        bail!("still missing after the install: {}", still.join("; "));
+    }
+    Ok(())
+}
+
+/// `apt-get install` of `packages`, as root or through sudo; elsewhere an
+/// error that gives the command.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let list = packages.join(" ");
+    if !debian_like() || tools::on_path("apt-get").is_none() {
+        bail!(
+            "this is not Debian or Ubuntu: install the equivalent of these Debian \
+             packages with your package manager: {list}"
+        );
+    }
+    let root = nix::unistd::geteuid().is_root();
+    if !root && tools::on_path("sudo").is_none() {
+        bail!(
+            "installing needs root: run `apt-get install --no-install-recommends {list}` \
+             as root, then this command again"
+        );
+    }
+    let sudo = |args: &[&str]| -> Vec<String> {
+        let mut command: Vec<String> = Vec::new();
+        if !root {
+            command.push("sudo".into());
+        }
+        // `env` sets the variable in sudo's child as well as without sudo.
+        command.extend(
+            ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get"].map(String::from),
+        );
+        command.extend(args.iter().map(|a| (*a).to_owned()));
+        command
+    };
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(packages);
+    for args in [sudo(&["update", "-qq"]), sudo(&install)] {
+        let (program, rest) = args.split_first().expect("a command");
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        proc::run(program, &rest)?;
+    }
+    Ok(())
+}
+
+/// Debian, Ubuntu or a derivative, from `/etc/os-release`.
+fn debian_like() -> bool {
+    std::fs::read_to_string("/etc/os-release")
+        .is_ok_and(|text| is_debian_like(&text))
+}
+
+fn is_debian_like(os_release: &str) -> bool {
+    os_release.lines().any(|line| {
+        let (key, value) = line.split_once('=').unwrap_or((line, ""));
+        let value = value.trim_matches('"');
+        (key == "ID" || key == "ID_LIKE")
+            && value.split(' ').any(|id| id == "debian" || id == "ubuntu")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_and_its_derivatives_are_recognised() {
+        assert!(is_debian_like("NAME=\"Debian GNU/Linux\"\nID=debian\n"));
+        assert!(is_debian_like("ID=ubuntu\nID_LIKE=debian\n"));
+        assert!(is_debian_like("ID=pop\nID_LIKE=\"ubuntu debian\"\n"));
+        assert!(!is_debian_like("ID=fedora\nID_LIKE=\"rhel centos\"\n"));
+        assert!(!is_debian_like("NAME=debian-ish\nID=arch\n"));
+    }
+}
