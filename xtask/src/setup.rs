@@ -50,8 +50,10 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         what: "Python 3 with venv (pinned tools from PyPI, the interop step)",
         present: || {
+            // Debian's python3 without python3-venv has `venv` but refuses
+            // `ensurepip`, which a venv needs for pip.
             PythonTool::missing().is_none()
-                && proc::succeeds("python3", &["-c", "import ensurepip, venv"])
+                && proc::succeeds("python3", &["-m", "ensurepip", "--version"])
         },
         apt: &["python3", "python3-venv"],
     },
