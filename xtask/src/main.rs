@@ -8,6 +8,7 @@ mod proc;
 mod repo;
 mod run;
 mod scenario;
+mod semconv;
 mod services;
 mod setup;
 mod tools;

@@ -32,6 +32,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use opentelemetry_semantic_conventions::attribute::{
+    TELEMETRY_SDK_LANGUAGE, USER_AGENT_ORIGINAL,
+};
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -57,8 +60,8 @@ pub fn init(service_name: &'static str) -> bool {
     global::set_text_map_propagator(TraceContextPropagator::new());
     let resource = Resource::builder()
         .with_service_name(service_name)
-        .with_attribute(KeyValue::new("telemetry.sdk.language", "rust"))
-        .with_attribute(KeyValue::new("browser.user_agent", user_agent()))
+        .with_attribute(KeyValue::new(TELEMETRY_SDK_LANGUAGE, "rust"))
+        .with_attribute(KeyValue::new(USER_AGENT_ORIGINAL, user_agent()))
         .build();
     let mut provider = SdkTracerProvider::builder().with_resource(resource);
     let endpoint = meta_content(ENDPOINT_META);

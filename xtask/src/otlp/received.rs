@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, InstrumentationScope, KeyValue, any_value,
+};
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -113,6 +115,153 @@ pub struct Received {
     pub metrics: Vec<MetricRecord>,
     pub logs: Vec<LogRecord>,
     pub requests: Vec<RequestRecord>,
+    /// Every attribute key that arrived over OTLP, once per place, with the
+    /// first thing that carried it: what the semantic-conventions check reads.
+    pub keys: BTreeMap<(Place, String), KeySeen>,
+}
+
+/// Where in OTLP an attribute key sat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    Resource,
+    Scope,
+    Span,
+    SpanEvent,
+    Link,
+    DataPoint,
+    LogRecord,
+}
+
+/// The first thing that carried an attribute key.
+#[derive(Debug, Clone)]
+pub struct KeySeen {
+    /// For messages: `span "GET /hello" of axum-quickstart`.
+    pub owner: String,
+}
+
+/// Collects keys, keeping the first owner of each.
+#[derive(Default)]
+struct Keys(BTreeMap<(Place, String), KeySeen>);
+
+impl Keys {
+    fn add(&mut self, kvs: &[KeyValue], place: Place, owner: impl Fn() -> String) {
+        for kv in kvs {
+            self.0
+                .entry((place, kv.key.clone()))
+                .or_insert_with(|| KeySeen { owner: owner() });
+        }
+    }
+
+    fn add_resource_and_scope(
+        &mut self,
+        resource: Option<&Resource>,
+        scope: Option<&InstrumentationScope>,
+        service: &str,
+    ) {
+        if let Some(resource) = resource {
+            self.add(&resource.attributes, Place::Resource, || {
+                format!("the resource of {service}")
+            });
+        }
+        if let Some(scope) = scope {
+            self.add(&scope.attributes, Place::Scope, || {
+                format!("the scope {:?} of {service}", scope.name)
+            });
+        }
+    }
+}
+
+/// The keys of a trace export.
+fn keys_of_traces(export: &ExportTraceServiceRequest) -> Keys {
+    let mut keys = Keys::default();
+    for rs in &export.resource_spans {
+        let service = service_name(rs.resource.as_ref());
+        for ss in &rs.scope_spans {
+            keys.add_resource_and_scope(
+                rs.resource.as_ref(),
+                ss.scope.as_ref(),
+                &service,
+            );
+            for span in &ss.spans {
+                let owner = || format!("span {:?} of {service}", span.name);
+                keys.add(&span.attributes, Place::Span, owner);
+                for event in &span.events {
+                    keys.add(&event.attributes, Place::SpanEvent, || {
+                        format!("event {:?} of {}", event.name, owner())
+                    });
+                }
+                for link in &span.links {
+                    keys.add(&link.attributes, Place::Link, || {
+                        format!("a link of {}", owner())
+                    });
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The keys of a metric export (data points' attributes).
+fn keys_of_metrics(export: &ExportMetricsServiceRequest) -> Keys {
+    let mut keys = Keys::default();
+    for rm in &export.resource_metrics {
+        let service = service_name(rm.resource.as_ref());
+        for sm in &rm.scope_metrics {
+            keys.add_resource_and_scope(
+                rm.resource.as_ref(),
+                sm.scope.as_ref(),
+                &service,
+            );
+            for metric in &sm.metrics {
+                let owner = || format!("metric {:?} of {service}", metric.name);
+                let points: Vec<&[KeyValue]> = match &metric.data {
+                    Some(Data::Gauge(g)) => {
+                        g.data_points.iter().map(|p| &p.attributes[..]).collect()
+                    }
+                    Some(Data::Sum(s)) => {
+                        s.data_points.iter().map(|p| &p.attributes[..]).collect()
+                    }
+                    Some(Data::Histogram(h)) => {
+                        h.data_points.iter().map(|p| &p.attributes[..]).collect()
+                    }
+                    Some(Data::ExponentialHistogram(h)) => {
+                        h.data_points.iter().map(|p| &p.attributes[..]).collect()
+                    }
+                    Some(Data::Summary(s)) => {
+                        s.data_points.iter().map(|p| &p.attributes[..]).collect()
+                    }
+                    None => Vec::new(),
+                };
+                for attributes in points {
+                    keys.add(attributes, Place::DataPoint, owner);
+                }
+            }
+        }
+    }
+    keys
+}
+
+/// The keys of a log export.
+fn keys_of_logs(export: &ExportLogsServiceRequest) -> Keys {
+    let mut keys = Keys::default();
+    for rl in &export.resource_logs {
+        let service = service_name(rl.resource.as_ref());
+        for sl in &rl.scope_logs {
+            keys.add_resource_and_scope(
+                rl.resource.as_ref(),
+                sl.scope.as_ref(),
+                &service,
+            );
+            for log in &sl.log_records {
+                keys.add(&log.attributes, Place::LogRecord, || {
+                    let body =
+                        log.body.as_ref().map(any_value_json).unwrap_or(Value::Null);
+                    format!("a log record of {service} ({body})")
+                });
+            }
+        }
+    }
+    keys
 }
 
 /// The shared, append-only store that receivers write and scenarios read.
@@ -135,9 +284,17 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn append(&self, request: RequestRecord, update: impl FnOnce(&mut Received)) {
+    fn append(
+        &self,
+        request: RequestRecord,
+        keys: Keys,
+        update: impl FnOnce(&mut Received),
+    ) {
         let mut received = self.lock();
         received.requests.push(request);
+        for (place_key, seen) in keys.0 {
+            received.keys.entry(place_key).or_insert(seen);
+        }
         update(&mut received);
     }
 
@@ -149,14 +306,15 @@ impl Store {
     ) -> Vec<SpanRecord> {
         let spans = spans_of(export);
         let copy = spans.clone();
-        self.append(request, |r| r.spans.extend(copy));
+        self.append(request, keys_of_traces(export), |r| r.spans.extend(copy));
         spans
     }
 
     /// Stores spans that arrived in another format than OTLP (Datadog's
     /// native intake, say), converted by the caller.
     pub fn add_spans(&self, request: RequestRecord, spans: Vec<SpanRecord>) {
-        self.append(request, |r| r.spans.extend(spans));
+        // Not OTLP: their keys are the other format's, not the conventions'.
+        self.append(request, Keys::default(), |r| r.spans.extend(spans));
     }
 
     /// Stores a metric export and returns the metrics it carried.
@@ -167,7 +325,7 @@ impl Store {
     ) -> Vec<MetricRecord> {
         let metrics = metrics_of(export);
         let copy = metrics.clone();
-        self.append(request, |r| r.metrics.extend(copy));
+        self.append(request, keys_of_metrics(export), |r| r.metrics.extend(copy));
         metrics
     }
 
@@ -179,7 +337,7 @@ impl Store {
     ) -> Vec<LogRecord> {
         let logs = logs_of(export);
         let copy = logs.clone();
-        self.append(request, |r| r.logs.extend(copy));
+        self.append(request, keys_of_logs(export), |r| r.logs.extend(copy));
         logs
     }
 }

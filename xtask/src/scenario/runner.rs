@@ -19,6 +19,8 @@ use crate::otlp::collector::Collector;
 use crate::otlp::received::Received;
 use crate::proc::{self, Attempt, Running};
 use crate::repo::{self, Example};
+use crate::semconv;
+use crate::semconv::registry::{self, Registry};
 use crate::services::Need;
 use crate::services::browser::Browser;
 use crate::services::ddagent::DdAgent;
@@ -257,6 +259,25 @@ impl<'a> Run<'a> {
                     },
                 )
                 .await
+                .and_then(|received| {
+                    // The names, once everything expected has arrived.
+                    let registry = Registry::load()?;
+                    let failures = semconv::check::check(
+                        &registry,
+                        &received,
+                        &scenario.own_attributes,
+                    );
+                    if failures.is_empty() {
+                        return Ok(received);
+                    }
+                    anyhow::bail!(
+                        "{} name(s) that are no semantic convention's (the registry \
+                         of {}):\n  - {}",
+                        failures.len(),
+                        registry::PATH,
+                        failures.join("\n  - ")
+                    )
+                })
             }
         };
         match session.browser.take() {

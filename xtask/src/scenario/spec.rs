@@ -45,6 +45,11 @@ pub struct Scenario {
     pub expect: Expect,
     #[serde(default)]
     pub snapshot: Snapshot,
+    /// Namespaces of attribute keys and metric names the example defines
+    /// itself (`"gateway.*"`), or single names (`"app.greeting.size"`):
+    /// every other name that arrives must be a semantic convention's.
+    #[serde(default)]
+    pub own_attributes: Vec<String>,
 }
 
 impl Scenario {
@@ -585,6 +590,15 @@ pub fn parse(text: &str) -> Result<Scenario> {
 fn check(scenario: &Scenario) -> Result<()> {
     if scenario.process.is_empty() {
         bail!("a scenario needs at least one [[process]]");
+    }
+    for pattern in &scenario.own_attributes {
+        let name = pattern.strip_suffix(".*").unwrap_or(pattern);
+        if name.is_empty() || name.contains('*') {
+            bail!(
+                "own_attributes: {pattern:?} is neither a namespace (\"app.*\") nor a name \
+                 (\"app.greeting.size\")"
+            );
+        }
     }
     // Traffic, pages, scrapes, log lines and `{name.url}` need a server: a
     // job (`until_exit`) has exited by then and has no address.

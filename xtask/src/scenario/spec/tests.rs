@@ -180,3 +180,17 @@ fn a_job_has_no_address_to_send_to_or_name() {
     let message = error(&traffic);
     assert!(message.contains("no serving [[process]]"), "{message}");
 }
+
+#[test]
+fn own_attributes_are_namespaces_or_names() {
+    let with = |own: &str| format!("own_attributes = [{own}]\n{MINIMAL}");
+    let scenario = parse(&with("\"gateway.*\", \"app.greeting.size\"")).unwrap();
+    assert_eq!(scenario.own_attributes, ["gateway.*", "app.greeting.size"]);
+    for bad in ["\"*\"", "\"gate*\"", "\".*\""] {
+        let message = error(&with(bad));
+        assert!(
+            message.contains("is neither a namespace"),
+            "{bad}: {message}"
+        );
+    }
+}
