@@ -7,7 +7,9 @@
 //! | `CUSTOMERS` | `100000` | customers they belong to |
 //! | `OUTPUT` | `orders_by_segment.csv` in the temporary directory | where the result goes |
 //! | `FUSED` | unset | `1`: the whole query in one `collect`, for the bench |
+//! | `TRACEPARENT`, `TRACESTATE` | unset | the caller's trace, which the job's spans join |
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,11 +41,14 @@ async fn job() -> Result<(), Box<dyn Error>> {
         .unwrap_or_else(|| std::env::temp_dir().join("orders_by_segment.csv"));
 
     let telemetry = telemetry::init(SERVICE_NAME)?;
+    let caller = caller_from_environment();
     let metrics = PipelineMetrics::new(&opentelemetry::global::meter(SERVICE_NAME));
     // Polars computes on its own thread pool; keep the runtime's threads free
     // for the exporters.
     let fused = std::env::var("FUSED").is_ok_and(|v| v == "1");
     let summary = tokio::task::spawn_blocking(move || {
+        // The job's first span is a child of the caller's, if there is one.
+        let _caller = caller.attach();
         let data = generate(rows, customers as u32)?;
         let started = std::time::Instant::now();
         if fused {
@@ -74,6 +79,26 @@ async fn job() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 // ANCHOR_END: main
+
+// ANCHOR: caller
+/// The trace of whoever started the job, from the environment: the
+/// specification's environment-variable carriers. The W3C propagator that
+/// `telemetry::init` installed asks for `traceparent`; the variable is
+/// `TRACEPARENT`. Without one (or with an invalid one), the job's trace is
+/// its own.
+fn caller_from_environment() -> opentelemetry::Context {
+    let carrier: HashMap<String, String> = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = std::env::var(name.to_uppercase()).ok()?;
+            Some((name.to_owned(), value))
+        })
+        .collect();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&carrier)
+    })
+}
+// ANCHOR_END: caller
 
 fn count(variable: &str, default: usize) -> Result<usize, String> {
     match std::env::var(variable) {

@@ -98,6 +98,12 @@ fn describe_span(e: &SpanExpectation) -> String {
     if e.trace_id_time {
         text += " with a trace id that starts with the time";
     }
+    if let Some(remote) = &e.remote_parent {
+        text += &format!(
+            " child of the remote span {} in trace {}",
+            remote.span_id, remote.trace_id
+        );
+    }
     match e.count {
         Some(n) => text + &format!(", exactly {n}"),
         None => text + ", at least 1",
@@ -135,6 +141,12 @@ fn span_matches(
         || !e.events.iter().all(|event| span.events.contains(event))
         || e.max_duration_ms
             .is_some_and(|max| span.duration_ms() > max)
+    {
+        return false;
+    }
+    if let Some(remote) = &e.remote_parent
+        && (span.trace_id != remote.trace_id
+            || span.parent_span_id.as_deref() != Some(remote.span_id.as_str()))
     {
         return false;
     }

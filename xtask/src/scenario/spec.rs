@@ -358,6 +358,17 @@ pub struct SpanExpectation {
     /// the last hour), as AWS X-Ray requires.
     #[serde(default)]
     pub trace_id_time: bool,
+    /// The parent is a span of another process that exports nothing here:
+    /// the caller whose context the scenario passed in (a `TRACEPARENT`).
+    pub remote_parent: Option<RemoteParent>,
+}
+
+/// A span context given by its ids, lower-case hex.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteParent {
+    pub trace_id: String,
+    pub span_id: String,
 }
 
 /// A metric's data kind, as OTLP names them.
@@ -590,6 +601,26 @@ pub fn parse(text: &str) -> Result<Scenario> {
 fn check(scenario: &Scenario) -> Result<()> {
     if scenario.process.is_empty() {
         bail!("a scenario needs at least one [[process]]");
+    }
+    for e in &scenario.expect.span {
+        if let Some(remote) = &e.remote_parent {
+            let hex = |s: &str, n: usize| {
+                s.len() == n && s.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+            };
+            if !hex(&remote.trace_id, 32) || !hex(&remote.span_id, 16) {
+                bail!(
+                    "[[expect.span]] {:?}: remote_parent needs a trace_id of 32 and a \
+                     span_id of 16 lower-case hex digits",
+                    e.name
+                );
+            }
+            if e.parent.is_some() {
+                bail!(
+                    "[[expect.span]] {:?}: give parent or remote_parent, not both",
+                    e.name
+                );
+            }
+        }
     }
     for pattern in &scenario.own_attributes {
         let name = pattern.strip_suffix(".*").unwrap_or(pattern);

@@ -571,3 +571,25 @@ fn promql_answers_by_presence_value_and_labels() {
         assert!(found[0].starts_with("app_greetings_total = 5"), "{found:?}");
     }
 }
+
+#[test]
+fn a_remote_parent_given_by_its_ids() {
+    let child = span("job", "a", Some("00f067aa0ba902b7"));
+    let extra = format!(
+        "[[span]]\nname = \"job\"\nremote_parent = {{ trace_id = \"{TRACE}\", \
+         span_id = \"00f067aa0ba902b7\" }}"
+    );
+    // A root, and a child of another span, both fail.
+    judged(
+        &extra,
+        &spans(vec![child.clone()]),
+        &spans(vec![span("job", "a", None)]),
+        "child of the remote span 00f067aa0ba902b7",
+    );
+    judged(
+        &extra,
+        &spans(vec![child.clone()]),
+        &spans(vec![with(child, |s| s.trace_id = "0".repeat(32))]),
+        "child of the remote span 00f067aa0ba902b7",
+    );
+}

@@ -194,3 +194,16 @@ fn own_attributes_are_namespaces_or_names() {
         );
     }
 }
+
+#[test]
+fn a_remote_parent_is_two_hex_ids_and_excludes_parent() {
+    let with = |span: &str| {
+        format!("{MINIMAL}    [[expect.span]]\n    name = \"job\"\n{span}")
+    };
+    let good = "    remote_parent = { trace_id = \"4bf92f3577b34da6a3ce929d0e0e4736\", span_id = \"00f067aa0ba902b7\" }\n";
+    assert!(parse(&with(good)).is_ok());
+    let short = "    remote_parent = { trace_id = \"4bf92f35\", span_id = \"00f067aa0ba902b7\" }\n";
+    assert!(error(&with(short)).contains("32 and a span_id of 16"));
+    let both = format!("{good}    parent = \"\"\n");
+    assert!(error(&with(&both)).contains("not both"));
+}
