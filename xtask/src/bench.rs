@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod load;
 pub mod operator;
+pub mod overhead;
 pub mod polars;
 pub mod quickstart;
 

@@ -137,6 +137,9 @@ impl LoadArgs {
 enum BenchTarget {
     /// The axum quickstart, telemetry on versus `OTEL_SDK_DISABLED=true`.
     Quickstart(LoadArgs),
+    /// What each signal costs the quickstart's service, alone on one CPU:
+    /// requests/s, latency, CPU time per request, spans received per request.
+    Overhead(LoadArgs),
     /// The circuit-breaker example with its downstream hanging, breaker on
     /// versus off.
     CircuitBreaker(LoadArgs),
@@ -228,6 +231,9 @@ async fn run(task: Task) -> Result<()> {
         Task::Serve { port } => book::serve(port),
         Task::Bench(BenchTarget::Quickstart(load)) => {
             bench::quickstart::run(&load.load()).await
+        }
+        Task::Bench(BenchTarget::Overhead(load)) => {
+            bench::overhead::run(&load.load()).await
         }
         Task::Bench(BenchTarget::CircuitBreaker(load)) => {
             bench::breaker::run(&load.load()).await

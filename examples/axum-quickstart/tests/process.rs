@@ -130,6 +130,41 @@ async fn sigterm_after_n_requests_delivers_n_server_spans() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_set_to_none_is_not_exported() {
+    let (addr, received) = start_receiver().await;
+    let endpoint = format!("http://{addr}");
+    let (mut service, url) = start_service(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_TRACES_EXPORTER", "none"),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ]);
+    let client = reqwest::Client::new();
+    for _ in 0..20 {
+        let response = client.get(format!("{url}/hello")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    sigterm(&service);
+    let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status {status}");
+    // Shut down and flushed: had a span been made, it would be here.
+    assert_eq!(received.0.lock().unwrap().len(), 0);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
+        .env("PORT", "0")
+        .env("OTEL_LOGS_EXPORTER", "zipkin")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"OTEL_LOGS_EXPORTER="zipkin" is not valid"#),
+        "{stderr}"
+    );
+}
+
 /// Accepts connections and never answers: a collector that hangs.
 async fn start_hanging_collector() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

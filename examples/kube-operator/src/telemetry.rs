@@ -8,6 +8,7 @@
 //! | variable | effect |
 //! |---|---|
 //! | `OTEL_SDK_DISABLED=true` | no providers, no export; console logs only |
+//! | `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER`, `OTEL_LOGS_EXPORTER` | `otlp` (default), or `none`: that signal is not made |
 //! | `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` | the resource |
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` (and per-signal variants) | where to send |
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL` (and per-signal variants) | `http/protobuf` (default), `http/json`, `grpc` |
@@ -191,34 +192,47 @@ pub fn init_with(
     }
 
     let resource = resource(default_service_name, extensions.resource);
-    let tracer = SdkTracerProvider::builder()
-        .with_resource(resource.clone())
-        .with_batch_exporter(span_exporter()?);
+    let (traces, metrics, logs) = (
+        exporting("OTEL_TRACES_EXPORTER")?,
+        exporting("OTEL_METRICS_EXPORTER")?,
+        exporting("OTEL_LOGS_EXPORTER")?,
+    );
+    let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone());
+    if traces {
+        tracer = tracer.with_batch_exporter(span_exporter()?);
+    }
     let tracer = match extensions.traces {
         Some(extend) => extend(tracer),
         None => tracer,
     }
     .build();
-    let meter = SdkMeterProvider::builder()
-        .with_resource(resource.clone())
-        .with_periodic_exporter(metric_exporter()?);
+    let mut meter = SdkMeterProvider::builder().with_resource(resource.clone());
+    if metrics {
+        meter = meter.with_periodic_exporter(metric_exporter()?);
+    }
     let meter = match extensions.metrics {
         Some(extend) => extend(meter),
         None => meter,
     }
     .build();
-    let logger = SdkLoggerProvider::builder()
-        .with_resource(resource)
-        .with_batch_exporter(log_exporter()?)
-        .build();
+    let mut logger = SdkLoggerProvider::builder().with_resource(resource);
+    if logs {
+        logger = logger.with_batch_exporter(log_exporter()?);
+    }
+    let logger = logger.build();
     global::set_tracer_provider(tracer.clone());
     global::set_meter_provider(meter.clone());
 
-    let spans = tracing_opentelemetry::layer()
-        .with_tracer(tracer.tracer(default_service_name))
-        .with_filter(EnvFilter::new("info"));
-    let logs = OpenTelemetryTracingBridge::new(&logger)
-        .with_filter(export_pipeline_filter());
+    // A signal that is not exported is not made either: no layer for it.
+    let spans = traces.then(|| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer.tracer(default_service_name))
+            .with_filter(EnvFilter::new("info"))
+    });
+    let logs = logs.then(|| {
+        OpenTelemetryTracingBridge::new(&logger)
+            .with_filter(export_pipeline_filter())
+    });
     tracing_subscriber::registry()
         .with(console)
         .with(spans)
@@ -234,6 +248,20 @@ pub fn init_with(
     })
 }
 // ANCHOR_END: init_with
+
+/// Whether a signal is exported: `otlp` (or unset), or `none`.
+fn exporting(variable: &'static str) -> Result<bool, TelemetryError> {
+    match std::env::var(variable) {
+        Err(_) => Ok(true),
+        Ok(v) if v.is_empty() || v.eq_ignore_ascii_case("otlp") => Ok(true),
+        Ok(v) if v.eq_ignore_ascii_case("none") => Ok(false),
+        Ok(value) => Err(TelemetryError::InvalidVariable {
+            variable,
+            value,
+            expected: "`otlp` or `none`",
+        }),
+    }
+}
 
 fn sdk_disabled() -> Result<bool, TelemetryError> {
     match std::env::var("OTEL_SDK_DISABLED") {

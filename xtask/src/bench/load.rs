@@ -165,11 +165,29 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 /// One `wrk` run of `seconds` against `url` with `connections`, on one
 /// thread; every answer must be a success.
 pub async fn run(url: &str, connections: usize, seconds: u64) -> Result<Measured> {
+    run_on(url, connections, seconds, None).await
+}
+
+/// As [`run`], with wrk held to `cpus` (`taskset -c` syntax) when given.
+pub async fn run_on(
+    url: &str,
+    connections: usize,
+    seconds: u64,
+    cpus: Option<&str>,
+) -> Result<Measured> {
     let script = tempfile::Builder::new().suffix(".lua").tempfile()?;
     std::fs::write(script.path(), SCRIPT)?;
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus, "wrk"]);
+            taskset
+        }
+        None => Command::new("wrk"),
+    };
     let finished = proc::run_to_exit(
         "wrk",
-        Command::new("wrk")
+        command
             .args(["--threads", "1", "--timeout", "10s"])
             .arg(format!("--connections={connections}"))
             .arg(format!("--duration={seconds}s"))

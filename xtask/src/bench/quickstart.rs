@@ -67,12 +67,13 @@ pub async fn run(load: &Load) -> Result<()> {
     }
     // SIGINT (its Ctrl-C) makes it print its totals.
     collector.signal(Signal::Interrupt);
-    collector.wait_exit(Duration::from_secs(20)).await?;
+    // Read as it is printed: the process may exit before the pipe is read.
     let totals = collector
-        .output_lines()
-        .into_iter()
-        .find(|l| l.starts_with("received "))
-        .unwrap_or_else(|| "no totals printed".into());
+        .wait_for_line("received ", Duration::from_secs(20))
+        .await
+        .map(|rest| format!("received {rest}"))
+        .unwrap_or_else(|e| format!("no totals printed ({e:#})"));
+    collector.wait_exit(Duration::from_secs(20)).await?;
     let [off, on, down] = runs.map(|r| Measured::merge(&r));
     println!(
         "\nwrk: {} s x {} rounds per mode, {} connections, GET /hello; means over rounds",

@@ -139,16 +139,19 @@ pub struct KeySeen {
     pub owner: String,
 }
 
-/// Collects keys, keeping the first owner of each.
+/// Collects keys, keeping the first owner of each. By place, then by key,
+/// so that a key seen before costs a lookup and no allocation: a batch
+/// carries the same few keys on every span.
 #[derive(Default)]
-struct Keys(BTreeMap<(Place, String), KeySeen>);
+struct Keys(BTreeMap<Place, BTreeMap<String, KeySeen>>);
 
 impl Keys {
     fn add(&mut self, kvs: &[KeyValue], place: Place, owner: impl Fn() -> String) {
+        let seen = self.0.entry(place).or_default();
         for kv in kvs {
-            self.0
-                .entry((place, kv.key.clone()))
-                .or_insert_with(|| KeySeen { owner: owner() });
+            if !seen.contains_key(kv.key.as_str()) {
+                seen.insert(kv.key.clone(), KeySeen { owner: owner() });
+            }
         }
     }
 
@@ -292,8 +295,10 @@ impl Store {
     ) {
         let mut received = self.lock();
         received.requests.push(request);
-        for (place_key, seen) in keys.0 {
-            received.keys.entry(place_key).or_insert(seen);
+        for (place, by_key) in keys.0 {
+            for (key, seen) in by_key {
+                received.keys.entry((place, key)).or_insert(seen);
+            }
         }
         update(&mut received);
     }
