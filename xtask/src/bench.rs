@@ -3,6 +3,7 @@
 //! in this process) and its one result type.
 
 pub mod breaker;
+pub mod collector;
 pub mod load;
 pub mod operator;
 pub mod overhead;
@@ -11,9 +12,12 @@ pub mod quickstart;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
+use crate::proc::{Running, Signal};
 use crate::scenario::runner;
 use crate::scenario::traffic::Server;
 use crate::{proc, repo};
@@ -42,4 +46,46 @@ pub async fn serve(
         .env("NO_COLOR", "1")
         .envs(env.iter().copied());
     runner::serve(name, &mut command).await
+}
+
+/// A release build of `xtask collector --quiet` held to `cpus` (a debug
+/// build in this process could be the bottleneck), and its OTLP/HTTP
+/// endpoint.
+pub async fn start_collector(xtask: &Path, cpus: &str) -> Result<(Running, String)> {
+    let mut command = Command::new("taskset");
+    command.args(["-c", cpus]).arg(xtask).args([
+        "collector",
+        "--grpc-port",
+        "0",
+        "--http-port",
+        "0",
+        "--quiet",
+    ]);
+    let mut collector = Running::spawn("collector", &mut command)?;
+    let line = collector
+        .wait_for_line("OTLP/HTTP on ", Duration::from_secs(10))
+        .await?;
+    let endpoint = line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok((collector, endpoint))
+}
+
+/// Stops the collector (Ctrl-C makes it print its totals) and returns the
+/// spans it received.
+pub async fn stop_collector(collector: &mut Running) -> Result<usize> {
+    collector.signal(Signal::Interrupt);
+    // Read as it is printed: the process may have exited before its last
+    // lines were read from the pipe.
+    let totals = collector
+        .wait_for_line("received ", Duration::from_secs(20))
+        .await?;
+    collector.wait_exit(Duration::from_secs(20)).await?;
+    totals
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("cannot read the span count in {totals:?}"))
 }

@@ -140,6 +140,13 @@ enum BenchTarget {
     /// What each signal costs the quickstart's service, alone on one CPU:
     /// requests/s, latency, CPU time per request, spans received per request.
     Overhead(LoadArgs),
+    /// The embedded collector's ingest on one CPU, beside rotel's: spans/s
+    /// in batches of 512 over OTLP/HTTP and gRPC.
+    Collector {
+        /// Seconds per receiver and protocol.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// The circuit-breaker example with its downstream hanging, breaker on
     /// versus off.
     CircuitBreaker(LoadArgs),
@@ -231,6 +238,9 @@ async fn run(task: Task) -> Result<()> {
         Task::Serve { port } => book::serve(port),
         Task::Bench(BenchTarget::Quickstart(load)) => {
             bench::quickstart::run(&load.load()).await
+        }
+        Task::Bench(BenchTarget::Collector { seconds }) => {
+            bench::collector::run(seconds).await
         }
         Task::Bench(BenchTarget::Overhead(load)) => {
             bench::overhead::run(&load.load()).await

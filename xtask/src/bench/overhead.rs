@@ -14,7 +14,6 @@ use anyhow::{Context as _, Result, bail};
 use tokio::process::Command;
 
 use super::load::{self, Load, Measured};
-use crate::proc::{Running, Signal};
 use crate::scenario::runner;
 
 /// Where the service runs, and where the load and the collector run.
@@ -107,13 +106,14 @@ pub async fn run(load: &Load) -> Result<()> {
     let mut runs: Vec<Vec<Run>> = MODES.iter().map(|_| Vec::new()).collect();
     for round in 1..=load.rounds {
         for (i, mode) in MODES.iter().enumerate() {
-            let (mut collector, http) = start_collector(&xtask).await?;
+            let (mut collector, http) =
+                super::start_collector(&xtask, LOAD_CPU).await?;
             let endpoint = match mode.collector_down {
                 true => closed.clone(),
                 false => http,
             };
             let mut run = measure(&binary, mode, &endpoint, load).await?;
-            run.spans = stop_collector(&mut collector).await?;
+            run.spans = super::stop_collector(&mut collector).await?;
             println!(
                 "round {round}/{}: {:<20} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  \
                  {:.1} µs CPU/request  {} spans for {} requests sent",
@@ -168,50 +168,8 @@ async fn measure(
     })
 }
 
-/// A release build of `xtask collector --quiet` on the load's CPU (a debug
-/// build in this process could be the bottleneck), and its OTLP/HTTP
-/// endpoint.
-async fn start_collector(xtask: &Path) -> Result<(Running, String)> {
-    let mut command = Command::new("taskset");
-    command.args(["-c", LOAD_CPU]).arg(xtask).args([
-        "collector",
-        "--grpc-port",
-        "0",
-        "--http-port",
-        "0",
-        "--quiet",
-    ]);
-    let mut collector = Running::spawn("collector", &mut command)?;
-    let line = collector
-        .wait_for_line("OTLP/HTTP on ", Duration::from_secs(10))
-        .await?;
-    let endpoint = line
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((collector, endpoint))
-}
-
-/// Stops the collector (Ctrl-C makes it print its totals) and returns the
-/// spans it received.
-async fn stop_collector(collector: &mut Running) -> Result<usize> {
-    collector.signal(Signal::Interrupt);
-    // Read as it is printed: the process may have exited before its last
-    // lines were read from the pipe.
-    let totals = collector
-        .wait_for_line("received ", Duration::from_secs(20))
-        .await?;
-    collector.wait_exit(Duration::from_secs(20)).await?;
-    totals
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("cannot read the span count in {totals:?}"))
-}
-
 /// User and system CPU time of a process, all its threads, in seconds.
-fn cpu_seconds(pid: u32) -> Result<f64> {
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
     // `pid (comm) state ...`: fields 14 and 15 are utime and stime.
