@@ -3,9 +3,10 @@
 //! OTLP/gRPC: the embedded collector (a release build of
 //! `xtask collector --quiet`) beside rotel, a collector written in Rust,
 //! exporting to its blackhole. The receiver is held to the second CPU; this
-//! process sends from the first, one batch encoded once and sent over and
-//! over by concurrent senders, so that what is measured is the receiver,
-//! not an exporter's encoding. Every request must be accepted: a run with
+//! process (a release build: the command runs itself again from one) sends
+//! from the first, one batch encoded once and sent over and over by
+//! concurrent senders, so that what is measured is the receiver, not an
+//! exporter's encoding. Every request must be accepted: a run with
 //! a refused request is reported as such.
 
 use std::time::{Duration, Instant};
@@ -60,6 +61,16 @@ pub async fn run(seconds: u64) -> Result<()> {
         );
     }
     let release = super::build_release(&["xtask"])?;
+    // The sender is a release build too: a debug one re-encoding every gRPC
+    // batch would be the limit. This command runs again from that build.
+    let release_xtask = release.join("xtask").canonicalize()?;
+    if std::env::current_exe()?.canonicalize()? != release_xtask {
+        let seconds = seconds.to_string();
+        return proc::run(
+            &release_xtask.to_string_lossy(),
+            &["bench", "collector", "--seconds", &seconds],
+        );
+    }
     let rotel = rotel::agent()?;
     // This process, every thread of it, sends from its own CPU.
     let pid = std::process::id().to_string();

@@ -80,6 +80,8 @@ struct Run {
     sent: u64,
     /// Spans the collector received over the service's life.
     spans: usize,
+    /// How busy the load's CPU (wrk and the collector) was over the run.
+    load_cpu_busy: f64,
 }
 
 /// Measures every mode `load.rounds` times, alternating.
@@ -116,7 +118,7 @@ pub async fn run(load: &Load) -> Result<()> {
             run.spans = super::stop_collector(&mut collector).await?;
             println!(
                 "round {round}/{}: {:<20} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  \
-                 {:.1} µs CPU/request  {} spans for {} requests sent",
+                 {:.1} µs CPU/request  {} spans for {} requests sent  load CPU {:.0} % busy",
                 load.rounds,
                 mode.name,
                 run.measured.per_second(),
@@ -125,6 +127,7 @@ pub async fn run(load: &Load) -> Result<()> {
                 run.cpu_seconds * 1e6 / run.measured.requests as f64,
                 run.spans,
                 run.sent,
+                run.load_cpu_busy * 100.0,
             );
             runs[i].push(run);
         }
@@ -156,15 +159,20 @@ async fn measure(
     // Warm-up: connections, allocator, the exporter's first batch.
     let warm_up = load::run_on(&url, load.concurrency, 1, Some(LOAD_CPU)).await?;
     let cpu_before = cpu_seconds(pid)?;
+    let load_before = cpu_ticks(LOAD_CPU)?;
     let measured =
         load::run_on(&url, load.concurrency, load.seconds, Some(LOAD_CPU)).await?;
     let cpu_seconds = cpu_seconds(pid)? - cpu_before;
+    let load_after = cpu_ticks(LOAD_CPU)?;
+    let busy = load_after.0.saturating_sub(load_before.0) as f64;
+    let total = load_after.1.saturating_sub(load_before.1).max(1) as f64;
     service.process.stop(Duration::from_secs(20)).await?;
     Ok(Run {
         sent: warm_up.requests + measured.requests,
         measured,
         cpu_seconds,
         spans: 0,
+        load_cpu_busy: busy / total,
     })
 }
 
@@ -188,6 +196,26 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
     Ok(total as f64 / clock_ticks_per_second())
 }
 
+/// Busy and total ticks of one CPU so far, from `/proc/stat` (busy: all
+/// but idle and I/O wait).
+fn cpu_ticks(cpu: &str) -> Result<(u64, u64)> {
+    let stat =
+        std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(&format!("cpu{cpu}")))
+        .with_context(|| format!("/proc/stat has no cpu{cpu}"))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle =
+        ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    Ok((total - idle, total))
+}
+
 /// `sysconf(_SC_CLK_TCK)`: the unit of `/proc/<pid>/stat`'s times.
 fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf reads a constant of the system; no memory is shared.
@@ -202,8 +230,15 @@ fn print_table(load: &Load, runs: &[Vec<Run>]) {
         load.seconds, load.rounds, load.concurrency
     );
     println!(
-        "{:<22} {:>10} {:>8} {:>8} {:>12} {:>10} {:>14}",
-        "mode", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "x off", "spans/request"
+        "{:<22} {:>10} {:>8} {:>8} {:>12} {:>10} {:>14} {:>10}",
+        "mode",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU µs/req",
+        "x off",
+        "spans/request",
+        "load CPU"
     );
     let cpu_per_request = |r: &[Run]| {
         let cpu: f64 = r.iter().map(|run| run.cpu_seconds).sum();
@@ -218,8 +253,10 @@ fn print_table(load: &Load, runs: &[Vec<Run>]) {
         let spans: usize = runs.iter().map(|r| r.spans).sum();
         let requests: u64 = runs.iter().map(|r| r.sent).sum();
         let cpu = cpu_per_request(runs);
+        let load_busy = runs.iter().map(|r| r.load_cpu_busy).sum::<f64>()
+            / runs.len().max(1) as f64;
         println!(
-            "{:<22} {:>10.0} {:>8.2} {:>8.2} {:>12.1} {:>9.2}x {:>14.3}",
+            "{:<22} {:>10.0} {:>8.2} {:>8.2} {:>12.1} {:>9.2}x {:>14.3} {:>9.0}%",
             mode.name,
             merged.per_second(),
             merged.p50_ms,
@@ -227,6 +264,7 @@ fn print_table(load: &Load, runs: &[Vec<Run>]) {
             cpu,
             cpu / off,
             spans as f64 / requests.max(1) as f64,
+            load_busy * 100.0,
         );
     }
 }
@@ -252,5 +290,8 @@ mod tests {
             );
         }
         assert!(cpu_seconds(4_000_000_000).is_err(), "no such process");
+        let (busy, total) = cpu_ticks("0").unwrap();
+        assert!(busy <= total && total > 0);
+        assert!(cpu_ticks("9999").is_err());
     }
 }
