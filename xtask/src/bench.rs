@@ -48,12 +48,36 @@ pub async fn serve(
     runner::serve(name, &mut command).await
 }
 
-/// A release build of `xtask collector --quiet` held to `cpus` (a debug
-/// build in this process could be the bottleneck), and its OTLP/HTTP
-/// endpoint.
-pub async fn start_collector(xtask: &Path, cpus: &str) -> Result<(Running, String)> {
-    let mut command = Command::new("taskset");
-    command.args(["-c", cpus]).arg(xtask).args([
+/// Refuses to measure unless this machine has two CPUs and `taskset`, to
+/// hold `one` to the first and `other` to the second.
+pub fn require_two_cpus(one: &str, other: &str) -> Result<()> {
+    if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
+        anyhow::bail!("this bench needs two CPUs: one for {one}, one for {other}");
+    }
+    if crate::tools::on_path("taskset").is_none() {
+        anyhow::bail!(
+            "`taskset` is not installed (Debian/Ubuntu: apt-get install util-linux)"
+        );
+    }
+    Ok(())
+}
+
+/// A release build of `xtask collector --quiet` (a debug build in this
+/// process could be the bottleneck), held to `cpus` when given, and its
+/// OTLP/HTTP endpoint.
+pub async fn start_collector(
+    xtask: &Path,
+    cpus: Option<&str>,
+) -> Result<(Running, String)> {
+    let mut command = match cpus {
+        Some(cpus) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["-c", cpus]).arg(xtask);
+            taskset
+        }
+        None => Command::new(xtask),
+    };
+    command.args([
         "collector",
         "--grpc-port",
         "0",

@@ -465,6 +465,40 @@ fn spawn_captured(name: &str, command: &mut Command) -> Result<Child> {
         .with_context(|| format!("cannot start {name} ({})", path.display()))
 }
 
+/// What `/proc/<pid>/stat` says of a process (Linux).
+pub struct Stat {
+    /// `R`, `S`, `Z` (exited, not yet reaped) ...
+    pub state: char,
+    pub parent: u32,
+    /// User and system CPU time of all its threads, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Clock ticks after boot: tells a process from a later one that got
+    /// its pid.
+    pub started: u64,
+}
+
+/// The process `pid` as `/proc` shows it; `None` when there is none.
+pub fn stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses, so
+    // the fields are counted from the last `)`; field 3 (state) is index 0.
+    let fields: Vec<&str> = text[text.rfind(')')? + 2..].split(' ').collect();
+    let number = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        parent: fields.get(1)?.parse().ok()?,
+        cpu_ticks: number(11)? + number(12)?,
+        started: number(19)?,
+    })
+}
+
+/// `sysconf(_SC_CLK_TCK)`: the unit of [`Stat`]'s times.
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf reads a constant of the system; no memory is shared.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
 /// Whether `url` answers a GET with a success: a readiness probe.
 pub async fn answers(http: &reqwest::Client, url: &str) -> bool {
     http.get(url)

@@ -50,16 +50,7 @@ pub async fn run(seconds: u64) -> Result<()> {
     if seconds == 0 {
         bail!("--seconds must be at least 1");
     }
-    if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
-        bail!(
-            "the collector bench needs two CPUs: one for the sender, one for the receiver"
-        );
-    }
-    if crate::tools::on_path("taskset").is_none() {
-        bail!(
-            "`taskset` is not installed (Debian/Ubuntu: apt-get install util-linux)"
-        );
-    }
+    super::require_two_cpus("the sender", "the receiver")?;
     let release = super::build_release(&["xtask"])?;
     // The sender is a release build too: a debug one re-encoding every gRPC
     // batch would be the limit. This command runs again from that build.
@@ -81,7 +72,8 @@ pub async fn run(seconds: u64) -> Result<()> {
     for protocol in ["http/protobuf", "grpc"] {
         // The embedded collector: its totals are checked against what was sent.
         let (mut collector, http) =
-            super::start_collector(&release.join("xtask"), RECEIVER_CPU).await?;
+            super::start_collector(&release.join("xtask"), Some(RECEIVER_CPU))
+                .await?;
         let grpc = collector
             .output_lines()
             .iter()

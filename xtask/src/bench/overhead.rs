@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use tokio::process::Command;
 
 use super::load::{self, Load, Measured};
+use crate::proc;
 use crate::scenario::runner;
 
 /// Where the service runs, and where the load and the collector run.
@@ -109,7 +110,7 @@ pub async fn run(load: &Load) -> Result<()> {
     for round in 1..=load.rounds {
         for (i, mode) in MODES.iter().enumerate() {
             let (mut collector, http) =
-                super::start_collector(&xtask, LOAD_CPU).await?;
+                super::start_collector(&xtask, Some(LOAD_CPU)).await?;
             let endpoint = match mode.collector_down {
                 true => closed.clone(),
                 false => http,
@@ -178,22 +179,9 @@ async fn measure(
 
 /// User and system CPU time of a process, all its threads, in seconds.
 pub fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
-    // `pid (comm) state ...`: fields 14 and 15 are utime and stime.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| -> Result<u64> {
-        fields
-            .get(i)
-            .and_then(|v| v.parse().ok())
-            .with_context(|| format!("/proc/{pid}/stat has no field {}", i + 3))
-    };
-    // Fields after `(comm)` start at 3: utime is the 14th, so index 11.
-    let total = ticks(11)? + ticks(12)?;
-    Ok(total as f64 / clock_ticks_per_second())
+    let stat =
+        proc::stat(pid).with_context(|| format!("no process {pid} in /proc"))?;
+    Ok(stat.cpu_ticks as f64 / proc::clock_ticks_per_second())
 }
 
 /// Busy and total ticks of one CPU so far, from `/proc/stat` (busy: all
@@ -214,13 +202,6 @@ fn cpu_ticks(cpu: &str) -> Result<(u64, u64)> {
     let idle =
         ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
     Ok((total - idle, total))
-}
-
-/// `sysconf(_SC_CLK_TCK)`: the unit of `/proc/<pid>/stat`'s times.
-fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf reads a constant of the system; no memory is shared.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
 fn print_table(load: &Load, runs: &[Vec<Run>]) {

@@ -1,14 +1,12 @@
 //! `cargo xtask bench quickstart`: requests/s and latency of the axum
 //! quickstart with telemetry on and off, the same release binary, in one run.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use tokio::process::Command;
 
 use super::load::{self, Load, Measured};
-use crate::proc::{Running, Signal};
+use crate::proc::Signal;
 
 /// Builds the quickstart in release mode and measures it with telemetry off
 /// (`OTEL_SDK_DISABLED=true`), on (OTLP/HTTP to the embedded collector, a
@@ -20,7 +18,8 @@ pub async fn run(load: &Load) -> Result<()> {
     load::require_wrk()?;
     let release = super::build_release(&["example-axum-quickstart", "xtask"])?;
     let binary = release.join("example-axum-quickstart");
-    let (mut collector, endpoint) = start_collector(&release.join("xtask")).await?;
+    let (mut collector, endpoint) =
+        super::start_collector(&release.join("xtask"), None).await?;
     // A port that refuses connections: nothing listens there once dropped.
     let closed = format!(
         "http://{}",
@@ -105,29 +104,4 @@ pub async fn run(load: &Load) -> Result<()> {
     }
     println!("the collector (telemetry-on runs): {totals}");
     Ok(())
-}
-
-/// `xtask collector --quiet` from a release build, in its own process, and
-/// its OTLP/HTTP endpoint.
-async fn start_collector(xtask: &Path) -> Result<(Running, String)> {
-    let mut collector = Running::spawn(
-        "collector",
-        Command::new(xtask).args([
-            "collector",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--quiet",
-        ]),
-    )?;
-    let line = collector
-        .wait_for_line("OTLP/HTTP on ", Duration::from_secs(10))
-        .await?;
-    let endpoint = line
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    Ok((collector, endpoint))
 }

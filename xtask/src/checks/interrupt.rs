@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use tokio::process::Command;
 
-use crate::proc::{Running, Signal};
+use crate::proc::{self, Running, Signal};
 use crate::repo::{self, Example};
 use crate::run::READY;
 use crate::scenario::spec;
@@ -146,7 +146,8 @@ struct Process {
 
 /// The descendants of `root`, and every process whose command line names
 /// `dir` (PostgreSQL's server, which `pg_ctl` detaches from its parent).
-/// Read from `/proc` directly: two files per process, shorter than a crate.
+/// Read from `/proc` directly (`proc::stat` and the command line): two
+/// files per process, shorter than a crate.
 fn processes_of(root: u32, dir: &Path) -> BTreeMap<u32, Process> {
     let mut all = all_processes();
     let dir = dir.to_string_lossy();
@@ -184,16 +185,14 @@ fn all_processes() -> BTreeMap<u32, Process> {
 }
 
 fn read(pid: u32) -> Option<Process> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
-    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    let stat = proc::stat(pid)?;
     let command = std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
         .unwrap_or_default();
     Some(Process {
-        state: fields.first()?.chars().next()?,
-        parent: fields.get(1)?.parse().ok()?,
-        started: fields.get(19)?.parse().ok()?,
+        state: stat.state,
+        parent: stat.parent,
+        started: stat.started,
         command: command.trim().to_owned(),
     })
 }

@@ -10,6 +10,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, InstrumentationScope, KeyValue, any_value,
 };
+use opentelemetry_proto::tonic::metrics::v1::Metric;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -217,24 +218,7 @@ fn keys_of_metrics(export: &ExportMetricsServiceRequest) -> Keys {
             );
             for metric in &sm.metrics {
                 let owner = || format!("metric {:?} of {service}", metric.name);
-                let points: Vec<&[KeyValue]> = match &metric.data {
-                    Some(Data::Gauge(g)) => {
-                        g.data_points.iter().map(|p| &p.attributes[..]).collect()
-                    }
-                    Some(Data::Sum(s)) => {
-                        s.data_points.iter().map(|p| &p.attributes[..]).collect()
-                    }
-                    Some(Data::Histogram(h)) => {
-                        h.data_points.iter().map(|p| &p.attributes[..]).collect()
-                    }
-                    Some(Data::ExponentialHistogram(h)) => {
-                        h.data_points.iter().map(|p| &p.attributes[..]).collect()
-                    }
-                    Some(Data::Summary(s)) => {
-                        s.data_points.iter().map(|p| &p.attributes[..]).collect()
-                    }
-                    None => Vec::new(),
-                };
+                let points = point_attributes(metric);
                 for attributes in points {
                     keys.add(attributes, Place::DataPoint, owner);
                 }
@@ -390,45 +374,18 @@ fn metrics_of(export: &ExportMetricsServiceRequest) -> Vec<MetricRecord> {
         let service_name = service_name(resource_metrics.resource.as_ref());
         for scope_metrics in &resource_metrics.scope_metrics {
             for metric in &scope_metrics.metrics {
-                let (kind, point_attributes): (_, Vec<Attributes>) =
-                    match &metric.data {
-                        Some(Data::Gauge(g)) => (
-                            "gauge",
-                            g.data_points
-                                .iter()
-                                .map(|p| attributes(&p.attributes))
-                                .collect(),
-                        ),
-                        Some(Data::Sum(s)) => (
-                            "sum",
-                            s.data_points
-                                .iter()
-                                .map(|p| attributes(&p.attributes))
-                                .collect(),
-                        ),
-                        Some(Data::Histogram(h)) => (
-                            "histogram",
-                            h.data_points
-                                .iter()
-                                .map(|p| attributes(&p.attributes))
-                                .collect(),
-                        ),
-                        Some(Data::ExponentialHistogram(h)) => (
-                            "exponential_histogram",
-                            h.data_points
-                                .iter()
-                                .map(|p| attributes(&p.attributes))
-                                .collect(),
-                        ),
-                        Some(Data::Summary(s)) => (
-                            "summary",
-                            s.data_points
-                                .iter()
-                                .map(|p| attributes(&p.attributes))
-                                .collect(),
-                        ),
-                        None => ("empty", Vec::new()),
-                    };
+                let point_attributes: Vec<Attributes> = point_attributes(metric)
+                    .into_iter()
+                    .map(attributes)
+                    .collect();
+                let kind = match &metric.data {
+                    Some(Data::Gauge(_)) => "gauge",
+                    Some(Data::Sum(_)) => "sum",
+                    Some(Data::Histogram(_)) => "histogram",
+                    Some(Data::ExponentialHistogram(_)) => "exponential_histogram",
+                    Some(Data::Summary(_)) => "summary",
+                    None => "empty",
+                };
                 out.push(MetricRecord {
                     service_name: service_name.clone(),
                     name: metric.name.clone(),
@@ -441,6 +398,28 @@ fn metrics_of(export: &ExportMetricsServiceRequest) -> Vec<MetricRecord> {
         }
     }
     out
+}
+
+/// The attributes of each data point of a metric, whatever its kind.
+fn point_attributes(metric: &Metric) -> Vec<&[KeyValue]> {
+    match &metric.data {
+        Some(Data::Gauge(g)) => {
+            g.data_points.iter().map(|p| &p.attributes[..]).collect()
+        }
+        Some(Data::Sum(s)) => {
+            s.data_points.iter().map(|p| &p.attributes[..]).collect()
+        }
+        Some(Data::Histogram(h)) => {
+            h.data_points.iter().map(|p| &p.attributes[..]).collect()
+        }
+        Some(Data::ExponentialHistogram(h)) => {
+            h.data_points.iter().map(|p| &p.attributes[..]).collect()
+        }
+        Some(Data::Summary(s)) => {
+            s.data_points.iter().map(|p| &p.attributes[..]).collect()
+        }
+        None => Vec::new(),
+    }
 }
 
 fn logs_of(export: &ExportLogsServiceRequest) -> Vec<LogRecord> {
