@@ -9,6 +9,7 @@ pub mod operator;
 pub mod overhead;
 pub mod polars;
 pub mod quickstart;
+pub mod rate;
 
 use std::path::{Path, PathBuf};
 
@@ -25,9 +26,17 @@ use crate::{proc, repo};
 /// Builds these packages' binaries in release mode and returns the
 /// directory they are in.
 pub fn build_release(packages: &[&str]) -> Result<PathBuf> {
+    build_release_with(packages, &[])
+}
+
+/// As [`build_release`], with cargo features (`package/feature`).
+pub fn build_release_with(packages: &[&str], features: &[&str]) -> Result<PathBuf> {
     let mut args = vec!["build", "--release", "--locked", "--bins"];
     for package in packages {
         args.extend(["--package", package]);
+    }
+    for feature in features {
+        args.extend(["--features", feature]);
     }
     proc::run("cargo", &args)?;
     Ok(repo::target_dir().join("release"))
@@ -97,9 +106,35 @@ pub async fn start_collector(
     Ok((collector, endpoint))
 }
 
-/// Stops the collector (Ctrl-C makes it print its totals) and returns the
-/// spans it received.
-pub async fn stop_collector(collector: &mut Running) -> Result<usize> {
+/// What the collector received over its life.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Totals {
+    pub spans: u64,
+    pub log_records: u64,
+}
+
+impl Totals {
+    /// Reads `received N spans, M metric streams, L log records in R
+    /// requests`, the line `xtask collector` prints when it stops.
+    fn parse(line: &str) -> Option<Totals> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let before = |word: &str| {
+            let at = words.iter().position(|w| w.trim_end_matches(',') == word)?;
+            words.get(at.checked_sub(1)?)?.parse().ok()
+        };
+        Some(Totals {
+            spans: before("spans")?,
+            log_records: words
+                .windows(3)
+                .find(|w| w[1] == "log" && w[2].starts_with("records"))
+                .and_then(|w| w[0].parse().ok())?,
+        })
+    }
+}
+
+/// Stops the collector (Ctrl-C makes it print its totals) and returns
+/// what it received.
+pub async fn stop_collector(collector: &mut Running) -> Result<Totals> {
     collector.signal(Signal::Interrupt);
     // Read as it is printed: the process may have exited before its last
     // lines were read from the pipe.
@@ -107,9 +142,26 @@ pub async fn stop_collector(collector: &mut Running) -> Result<usize> {
         .wait_for_line("received ", Duration::from_secs(20))
         .await?;
     collector.wait_exit(Duration::from_secs(20)).await?;
-    totals
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("cannot read the span count in {totals:?}"))
+    Totals::parse(&totals)
+        .with_context(|| format!("cannot read the collector's totals in {totals:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_collector_totals_are_read_from_its_last_line() {
+        assert_eq!(
+            Totals::parse(
+                "received 1200 spans, 3 metric streams, 1199 log records in 14 requests"
+            ),
+            Some(Totals {
+                spans: 1200,
+                log_records: 1199
+            })
+        );
+        assert_eq!(Totals::parse("received spans"), None);
+        assert_eq!(Totals::parse("OTLP/HTTP on http://127.0.0.1:1"), None);
+    }
 }

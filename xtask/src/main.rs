@@ -137,9 +137,20 @@ impl LoadArgs {
 enum BenchTarget {
     /// The axum quickstart, telemetry on versus `OTEL_SDK_DISABLED=true`.
     Quickstart(LoadArgs),
-    /// What each signal costs the quickstart's service, alone on one CPU:
-    /// requests/s, latency, CPU time per request, spans received per request.
-    Overhead(LoadArgs),
+    /// What each piece of telemetry costs a service alone on one CPU, the
+    /// book's set-up and others: requests/s at saturation, CPU time per
+    /// request and latency at a fixed rate, spans and log records counted.
+    Overhead {
+        #[command(flatten)]
+        load: LoadArgs,
+        /// The fixed rate for `GET /hello` (oha), below every mode's
+        /// saturation.
+        #[arg(long, default_value_t = 10_000)]
+        hello_rate: u64,
+        /// The fixed rate for `GET /work` (about 200 µs of CPU each).
+        #[arg(long, default_value_t = 2_500)]
+        work_rate: u64,
+    },
     /// The embedded collector's ingest on one CPU, beside rotel's: spans/s
     /// in batches of 512 over OTLP/HTTP and gRPC.
     Collector {
@@ -242,8 +253,22 @@ async fn run(task: Task) -> Result<()> {
         Task::Bench(BenchTarget::Collector { seconds }) => {
             bench::collector::run(seconds).await
         }
-        Task::Bench(BenchTarget::Overhead(load)) => {
-            bench::overhead::run(&load.load()).await
+        Task::Bench(BenchTarget::Overhead {
+            load,
+            hello_rate,
+            work_rate,
+        }) => {
+            let handlers = [
+                bench::overhead::Handler {
+                    path: "/hello",
+                    rate: hello_rate,
+                },
+                bench::overhead::Handler {
+                    path: "/work",
+                    rate: work_rate,
+                },
+            ];
+            bench::overhead::run(&load.load(), &handlers).await
         }
         Task::Bench(BenchTarget::CircuitBreaker(load)) => {
             bench::breaker::run(&load.load()).await

@@ -84,9 +84,9 @@ pub async fn run(seconds: u64) -> Result<()> {
             send(protocol, &http, &grpc, &body, &request, seconds),
         )
         .await?;
-        let received = super::stop_collector(&mut collector).await?;
+        let received = super::stop_collector(&mut collector).await?.spans;
         let sent = ingest.accepted * BATCH as u64;
-        if received as u64 != sent {
+        if received != sent {
             bail!("the collector counted {received} spans; {sent} were accepted");
         }
         report(

@@ -1,18 +1,25 @@
-//! `cargo xtask bench overhead`: what each piece of telemetry costs the
-//! quickstart's service, and nothing else. The service runs alone on the
-//! first CPU; wrk and the collector share the second, so the collector's
-//! decoding is not counted as the service's cost. The modes are the same
-//! release binary with different standard variables, alternating rounds;
-//! each reports requests/s, p50 and p99, the service's CPU time per
-//! request (from `/proc/<pid>/stat` over the measured run) and the spans
-//! the collector received against the requests sent, counted at both ends.
+//! `cargo xtask bench overhead`: what each piece of telemetry costs a
+//! service, and nothing else. The bench service (`bench/`, the book's
+//! telemetry modules around the quickstart's handler, and the same handler
+//! instrumented other ways) runs alone on the first CPU; wrk and the
+//! collector share the second, so the collector's decoding is not counted
+//! as the service's cost. The modes are the same release binary with
+//! different variables, alternating rounds, on two handlers: `/hello`, and
+//! `/work` that does about 200 µs of CPU work first. Each mode is loaded
+//! twice: to saturation by wrk (requests/s, the service's CPU time per
+//! request), then at a fixed rate below every mode's saturation by oha
+//! (`rate`: CPU time per request, p50 and p99). CPU time is read from
+//! `/proc/<pid>/stat` over each run. Spans and log records are counted
+//! three ways: requests sent, what the SDK says it dropped (its warning at
+//! shutdown), and what the collector received.
 
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
+use super::Totals;
 use super::load::{self, Load, Measured};
 use crate::proc;
 use crate::scenario::runner;
@@ -21,119 +28,155 @@ use crate::scenario::runner;
 const SERVICE_CPU: &str = "0";
 const LOAD_CPU: &str = "1";
 
-/// One configuration of the same binary.
+/// One configuration of the bench service.
 struct Mode {
     name: &'static str,
+    /// `INSTRUMENTATION`: `book`, `api`, `fastrace` or `none`.
+    instrumentation: &'static str,
     env: &'static [(&'static str, &'static str)],
     /// Sends to a port where nothing listens.
     collector_down: bool,
 }
 
+impl Mode {
+    const fn book(
+        name: &'static str,
+        env: &'static [(&'static str, &'static str)],
+    ) -> Mode {
+        Mode {
+            name,
+            instrumentation: "book",
+            env,
+            collector_down: false,
+        }
+    }
+}
+
 const MODES: &[Mode] = &[
     Mode {
-        name: "off",
-        env: &[("OTEL_SDK_DISABLED", "true")],
+        name: "none (compiled out)",
+        instrumentation: "none",
+        env: &[],
         collector_down: false,
     },
-    Mode {
-        name: "traces",
-        env: &[
+    Mode::book("OTEL_SDK_DISABLED", &[("OTEL_SDK_DISABLED", "true")]),
+    Mode::book(
+        "traces",
+        &[
             ("OTEL_METRICS_EXPORTER", "none"),
             ("OTEL_LOGS_EXPORTER", "none"),
         ],
-        collector_down: false,
-    },
-    Mode {
-        name: "traces+metrics",
-        env: &[("OTEL_LOGS_EXPORTER", "none")],
-        collector_down: false,
-    },
-    Mode {
-        name: "traces+logs",
-        env: &[("OTEL_METRICS_EXPORTER", "none")],
-        collector_down: false,
-    },
-    Mode {
-        name: "all (the book's)",
-        env: &[],
-        collector_down: false,
-    },
-    Mode {
-        name: "all, 10 % sampled",
-        env: &[
+    ),
+    Mode::book("traces+metrics", &[("OTEL_LOGS_EXPORTER", "none")]),
+    Mode::book("traces+logs", &[("OTEL_METRICS_EXPORTER", "none")]),
+    Mode::book("all (the book's)", &[]),
+    Mode::book(
+        "all, 10 % sampled",
+        &[
             ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
         ],
-        collector_down: false,
-    },
+    ),
     Mode {
         name: "all, collector down",
+        instrumentation: "book",
         env: &[],
         collector_down: true,
     },
+    Mode {
+        name: "API layer, all",
+        instrumentation: "api",
+        env: &[],
+        collector_down: false,
+    },
+    Mode {
+        name: "fastrace, traces",
+        instrumentation: "fastrace",
+        env: &[],
+        collector_down: false,
+    },
 ];
+
+/// A handler measured, and the fixed rate it is loaded at.
+#[derive(Debug, Clone, Copy)]
+pub struct Handler {
+    pub path: &'static str,
+    pub rate: u64,
+}
 
 /// One measured run of a mode.
 struct Run {
+    /// To saturation (wrk).
     measured: Measured,
     cpu_seconds: f64,
+    /// At the handler's fixed rate (oha).
+    fixed: Measured,
+    fixed_cpu_seconds: f64,
     /// Requests sent over the service's life, the warm-up's included.
     sent: u64,
-    /// Spans the collector received over the service's life.
-    spans: usize,
+    /// What the collector received over the service's life.
+    received: Totals,
+    /// What the SDK reported dropped when it shut down.
+    dropped: Totals,
     /// How busy the load's CPU (wrk and the collector) was over the run.
     load_cpu_busy: f64,
 }
 
-/// Measures every mode `load.rounds` times, alternating.
-pub async fn run(load: &Load) -> Result<()> {
+/// Measures every mode on every handler `load.rounds` times, alternating.
+pub async fn run(load: &Load, handlers: &[Handler]) -> Result<()> {
     load.check()?;
     load::require_wrk()?;
-    if std::thread::available_parallelism().map_or(0, |n| n.get()) < 2 {
-        bail!(
-            "the overhead bench needs two CPUs: one for the service, one for the load"
-        );
-    }
-    if crate::tools::on_path("taskset").is_none() {
-        bail!(
-            "`taskset` is not installed (Debian/Ubuntu: apt-get install util-linux)"
-        );
-    }
-    let release = super::build_release(&["example-axum-quickstart", "xtask"])?;
-    let binary = release.join("example-axum-quickstart");
+    super::require_two_cpus("the service", "the load and the collector")?;
+    let oha = super::rate::oha()?;
+    let release = super::build_release_with(
+        &["telemetry-cost", "xtask"],
+        &["telemetry-cost/fastrace"],
+    )?;
+    let binary = release.join("telemetry-cost");
     let xtask = release.join("xtask");
     let closed = format!(
         "http://{}",
         std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?
     );
-    let mut runs: Vec<Vec<Run>> = MODES.iter().map(|_| Vec::new()).collect();
-    for round in 1..=load.rounds {
-        for (i, mode) in MODES.iter().enumerate() {
-            let (mut collector, http) =
-                super::start_collector(&xtask, Some(LOAD_CPU)).await?;
-            let endpoint = match mode.collector_down {
-                true => closed.clone(),
-                false => http,
-            };
-            let mut run = measure(&binary, mode, &endpoint, load).await?;
-            run.spans = super::stop_collector(&mut collector).await?;
-            println!(
-                "round {round}/{}: {:<20} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  \
-                 {:.1} µs CPU/request  {} spans for {} requests sent  load CPU {:.0} % busy",
-                load.rounds,
-                mode.name,
-                run.measured.per_second(),
-                run.measured.p50_ms,
-                run.measured.p99_ms,
-                run.cpu_seconds * 1e6 / run.measured.requests as f64,
-                run.spans,
-                run.sent,
-                run.load_cpu_busy * 100.0,
-            );
-            runs[i].push(run);
+    for handler in handlers {
+        let mut runs: Vec<Vec<Run>> = MODES.iter().map(|_| Vec::new()).collect();
+        for round in 1..=load.rounds {
+            for (i, mode) in MODES.iter().enumerate() {
+                let (mut collector, http) =
+                    super::start_collector(&xtask, Some(LOAD_CPU)).await?;
+                let endpoint = match mode.collector_down {
+                    true => closed.clone(),
+                    false => http,
+                };
+                let mut run =
+                    measure(&binary, &oha, mode, *handler, &endpoint, load).await?;
+                run.received = super::stop_collector(&mut collector).await?;
+                println!(
+                    "{} round {round}/{}: {:<20} saturated {:>6.0} req/s {:.1} µs CPU/request; \
+                     at {} req/s {:.1} µs CPU/request p50 {:.2} ms p99 {:.2} ms; sent {} \
+                     spans received {} dropped {} logs received {} dropped {}; \
+                     load CPU {:.0} % busy",
+                    handler.path,
+                    load.rounds,
+                    mode.name,
+                    run.measured.per_second(),
+                    run.cpu_seconds * 1e6 / run.measured.requests as f64,
+                    handler.rate,
+                    run.fixed_cpu_seconds * 1e6 / run.fixed.requests as f64,
+                    run.fixed.p50_ms,
+                    run.fixed.p99_ms,
+                    run.sent,
+                    run.received.spans,
+                    run.dropped.spans,
+                    run.received.log_records,
+                    run.dropped.log_records,
+                    run.load_cpu_busy * 100.0,
+                );
+                runs[i].push(run);
+            }
         }
+        print_table(load, *handler, &runs);
     }
-    print_table(load, &runs);
     Ok(())
 }
 
@@ -141,7 +184,9 @@ pub async fn run(load: &Load) -> Result<()> {
 /// then stopped (its last batches flushed into the collector).
 async fn measure(
     binary: &Path,
+    oha: &Path,
     mode: &Mode,
+    handler: Handler,
     endpoint: &str,
     load: &Load,
 ) -> Result<Run> {
@@ -149,13 +194,16 @@ async fn measure(
     command
         .args(["-c", SERVICE_CPU])
         .arg(binary)
+        .env("INSTRUMENTATION", mode.instrumentation)
         .env("PORT", "0")
         .env("NO_COLOR", "1")
+        // The SDK's warnings (a full queue, and the count of what it
+        // dropped) reach the console; the handler's info lines do not.
         .env("RUST_LOG", "warn")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .envs(mode.env.iter().copied());
     let mut service = runner::serve(mode.name, &mut command).await?;
-    let url = format!("{}/hello", service.url);
+    let url = format!("{}{}", service.url, handler.path);
     let pid = service.process.pid().context("the service exited")?;
     // Warm-up: connections, allocator, the exporter's first batch.
     let warm_up = load::run_on(&url, load.concurrency, 1, Some(LOAD_CPU)).await?;
@@ -163,18 +211,54 @@ async fn measure(
     let load_before = cpu_ticks(LOAD_CPU)?;
     let measured =
         load::run_on(&url, load.concurrency, load.seconds, Some(LOAD_CPU)).await?;
-    let cpu_seconds = cpu_seconds(pid)? - cpu_before;
+    let saturated_cpu = cpu_seconds(pid)? - cpu_before;
     let load_after = cpu_ticks(LOAD_CPU)?;
     let busy = load_after.0.saturating_sub(load_before.0) as f64;
     let total = load_after.1.saturating_sub(load_before.1).max(1) as f64;
+    let fixed_before = cpu_seconds(pid)?;
+    let fixed = super::rate::run(
+        oha,
+        &url,
+        handler.rate,
+        load.concurrency,
+        load.seconds,
+        LOAD_CPU,
+    )
+    .await?;
+    let fixed_cpu_seconds = cpu_seconds(pid)? - fixed_before;
     service.process.stop(Duration::from_secs(20)).await?;
     Ok(Run {
-        sent: warm_up.requests + measured.requests,
+        sent: warm_up.requests + measured.requests + fixed.requests,
         measured,
-        cpu_seconds,
-        spans: 0,
+        cpu_seconds: saturated_cpu,
+        fixed,
+        fixed_cpu_seconds,
+        received: Totals::default(),
+        dropped: dropped(&service.process.output_lines()),
         load_cpu_busy: busy / total,
     })
+}
+
+/// What the SDK's batch processors say they dropped: each prints a warning
+/// with the count at shutdown when it dropped anything.
+fn dropped(output: &[String]) -> Totals {
+    let count = |field: &str| {
+        output
+            .iter()
+            .filter_map(|line| {
+                let (_, after) = line.split_once(field)?;
+                after
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum()
+    };
+    Totals {
+        spans: count("dropped_span_count="),
+        log_records: count("dropped_logs_count="),
+    }
 }
 
 /// User and system CPU time of a process, all its threads, in seconds.
@@ -204,47 +288,83 @@ fn cpu_ticks(cpu: &str) -> Result<(u64, u64)> {
     Ok((total - idle, total))
 }
 
-fn print_table(load: &Load, runs: &[Vec<Run>]) {
+fn print_table(load: &Load, handler: Handler, runs: &[Vec<Run>]) {
     println!(
-        "\nservice on CPU {SERVICE_CPU}, wrk and the collector on CPU {LOAD_CPU}; wrk: {} s x {} \
-         rounds per mode, {} connections, GET /hello; means over rounds",
-        load.seconds, load.rounds, load.concurrency
+        "\nGET {}: service on CPU {SERVICE_CPU}, load and collector on CPU {LOAD_CPU}; \
+         {} s x {} rounds per mode and load, {} connections; saturated by wrk, then \
+         {} req/s by oha; means over rounds",
+        handler.path, load.seconds, load.rounds, load.concurrency, handler.rate
     );
     println!(
-        "{:<22} {:>10} {:>8} {:>8} {:>12} {:>10} {:>14} {:>10}",
+        "{:<22} {:>9} {:>9} | {:>9} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>9} {:>7} {:>9} {:>7} {:>5}",
         "mode",
-        "req/s",
+        "sat req/s",
+        "CPU µs/r",
+        "CPU µs/r",
+        "x none",
         "p50 ms",
         "p99 ms",
-        "CPU µs/req",
-        "x off",
-        "spans/request",
-        "load CPU"
+        "x none",
+        "sent",
+        "spans",
+        "dropped",
+        "logs",
+        "dropped",
+        "load"
     );
-    let cpu_per_request = |r: &[Run]| {
-        let cpu: f64 = r.iter().map(|run| run.cpu_seconds).sum();
-        let requests: u64 = r.iter().map(|run| run.measured.requests).sum();
+    let per_request = |r: &[Run], fixed: bool| {
+        let cpu: f64 = r
+            .iter()
+            .map(|run| {
+                if fixed {
+                    run.fixed_cpu_seconds
+                } else {
+                    run.cpu_seconds
+                }
+            })
+            .sum();
+        let requests: u64 = r
+            .iter()
+            .map(|run| {
+                if fixed {
+                    run.fixed.requests
+                } else {
+                    run.measured.requests
+                }
+            })
+            .sum();
         cpu * 1e6 / requests.max(1) as f64
     };
-    let off = cpu_per_request(&runs[0]);
+    let merged = |r: &[Run]| {
+        let fixed: Vec<Measured> = r.iter().map(|run| run.fixed.clone()).collect();
+        Measured::merge(&fixed)
+    };
+    let none_cpu = per_request(&runs[0], true);
+    let none_p99 = merged(&runs[0]).p99_ms;
     for (mode, runs) in MODES.iter().zip(runs) {
-        let measured: Vec<Measured> =
+        let saturated: Vec<Measured> =
             runs.iter().map(|r| r.measured.clone()).collect();
-        let merged = Measured::merge(&measured);
-        let spans: usize = runs.iter().map(|r| r.spans).sum();
-        let requests: u64 = runs.iter().map(|r| r.sent).sum();
-        let cpu = cpu_per_request(runs);
+        let saturated = Measured::merge(&saturated);
+        let fixed = merged(runs);
+        let sum = |f: &dyn Fn(&Run) -> u64| runs.iter().map(f).sum::<u64>();
+        let cpu = per_request(runs, true);
         let load_busy = runs.iter().map(|r| r.load_cpu_busy).sum::<f64>()
             / runs.len().max(1) as f64;
         println!(
-            "{:<22} {:>10.0} {:>8.2} {:>8.2} {:>12.1} {:>9.2}x {:>14.3} {:>9.0}%",
+            "{:<22} {:>9.0} {:>9.1} | {:>9.1} {:>6.2}x {:>7.2} {:>7.2} {:>6.2}x | {:>9} {:>9} {:>7} {:>9} {:>7} {:>4.0}%",
             mode.name,
-            merged.per_second(),
-            merged.p50_ms,
-            merged.p99_ms,
+            saturated.per_second(),
+            per_request(runs, false),
             cpu,
-            cpu / off,
-            spans as f64 / requests.max(1) as f64,
+            cpu / none_cpu,
+            fixed.p50_ms,
+            fixed.p99_ms,
+            fixed.p99_ms / none_p99,
+            sum(&|r| r.sent),
+            sum(&|r| r.received.spans),
+            sum(&|r| r.dropped.spans),
+            sum(&|r| r.received.log_records),
+            sum(&|r| r.dropped.log_records),
             load_busy * 100.0,
         );
     }
@@ -274,5 +394,22 @@ mod tests {
         let (busy, total) = cpu_ticks("0").unwrap();
         assert!(busy <= total && total > 0);
         assert!(cpu_ticks("9999").is_err());
+    }
+
+    #[test]
+    fn the_sdk_drop_counts_are_read_from_its_shutdown_warnings() {
+        let output = [
+            "listening on http://127.0.0.1:1".to_owned(),
+            " WARN opentelemetry_sdk: name=\"BatchSpanProcessor.SpansDropped\" dropped_span_count=4096 max_queue_size=2048 message=\"...\"".to_owned(),
+            " WARN opentelemetry_sdk: name=\"BatchLogProcessor.LogsDropped\" dropped_logs_count=17 max_queue_size=2048".to_owned(),
+        ];
+        assert_eq!(
+            dropped(&output),
+            Totals {
+                spans: 4096,
+                log_records: 17
+            }
+        );
+        assert_eq!(dropped(&output[..1]), Totals::default());
     }
 }

@@ -32,7 +32,8 @@ pub struct Generated {
     pub content: String,
 }
 
-/// Every generated file of the repository: each example's `src/telemetry.rs`,
+/// Every generated file of the repository: each example's (and the bench
+/// service's) `src/telemetry.rs`,
 /// `src/server.rs`, `src/http.rs` and `tests/recorded/mod.rs` where it has them (`cargo xtask new`
 /// scaffolds all three; an example that serves no HTTP, or shows the SDK's
 /// raw set-up on purpose, deletes what it does not use), the book's
@@ -61,9 +62,15 @@ pub fn all() -> Result<Vec<Generated>> {
             content: own_namespaces()?,
         },
     ];
-    for example in repo::examples()? {
+    // The bench service compiles the same modules, so the overhead bench
+    // measures what the examples run.
+    let dirs = repo::examples()?
+        .into_iter()
+        .map(|example| example.dir)
+        .chain([repo::root().join(BENCH_SERVICE)]);
+    for dir in dirs {
         for (name, template) in SHARED {
-            let path = example.dir.join(name);
+            let path = dir.join(name);
             if path.exists() {
                 files.push(Generated {
                     path,
@@ -109,6 +116,9 @@ fn own_namespaces() -> Result<String> {
 }
 
 /// The files every example may share, each generated from one template.
+/// The crate behind `cargo xtask bench overhead`.
+pub const BENCH_SERVICE: &str = "bench";
+
 const SHARED: &[(&str, &str)] = &[
     ("src/telemetry.rs", TELEMETRY),
     ("src/server.rs", SERVER),

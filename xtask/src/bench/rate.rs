@@ -1,0 +1,169 @@
+//! Load at a fixed request rate: `oha -q`, pinned and installed into
+//! `target/tools` on first use. At saturation a service's CPU time per
+//! request depends on how many requests each wake-up finds (fewer at a
+//! lower rate), so modes of different cost are compared fairly only at the
+//! same rate, below every mode's saturation. Latencies are corrected for
+//! coordinated omission (`--latency-correction`): a request that waited
+//! for a slow one counts from when it should have been sent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use serde::Deserialize;
+use tokio::process::Command;
+
+use super::load::Measured;
+use crate::proc;
+use crate::tools::CargoTool;
+
+const OHA: CargoTool<'static> = CargoTool {
+    krate: "oha",
+    version: "1.16.0",
+    binary: "oha",
+    locked: true,
+};
+
+/// The pinned `oha`, installed first if it is not.
+pub fn oha() -> Result<PathBuf> {
+    OHA.install()
+}
+
+/// `GET url` at `rate` requests/s over `connections` for `seconds`, from
+/// `oha` held to `cpus`. Refused when any request failed or answered other
+/// than 2xx, or when oha could not hold the rate.
+pub async fn run(
+    oha: &std::path::Path,
+    url: &str,
+    rate: u64,
+    connections: usize,
+    seconds: u64,
+    cpus: &str,
+) -> Result<Measured> {
+    let finished = proc::run_to_exit(
+        "oha",
+        Command::new("taskset")
+            .args(["-c", cpus])
+            .arg(oha)
+            .args([
+                "--no-tui",
+                "--latency-correction",
+                "--output-format",
+                "json",
+            ])
+            .arg(format!("-q{rate}"))
+            .arg(format!("-c{connections}"))
+            .arg(format!("-z{seconds}s"))
+            .arg(url),
+        Duration::from_secs(seconds + 60),
+    )
+    .await?;
+    if !finished.status.success() {
+        bail!("oha failed ({}):\n{}", finished.status, finished.stderr);
+    }
+    parse(&finished.stdout, rate)
+}
+
+#[derive(Deserialize)]
+struct Report {
+    summary: Summary,
+    #[serde(rename = "latencyPercentiles")]
+    percentiles: Percentiles,
+    #[serde(rename = "statusCodeDistribution")]
+    statuses: std::collections::BTreeMap<String, u64>,
+    #[serde(rename = "errorDistribution")]
+    errors: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    total: f64,
+    #[serde(rename = "requestsPerSec")]
+    per_second: f64,
+}
+
+#[derive(Deserialize)]
+struct Percentiles {
+    p50: Option<f64>,
+    p99: Option<f64>,
+}
+
+/// How far below the asked rate a run may fall and still count.
+const RATE_TOLERANCE: f64 = 0.02;
+
+fn parse(json: &str, rate: u64) -> Result<Measured> {
+    let report: Report = serde_json::from_str(json)
+        .context("oha's JSON report has an unknown shape")?;
+    if !report.errors.is_empty() {
+        bail!("requests failed at {rate} req/s: {:?}", report.errors);
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for (status, n) in report.statuses {
+        let code: u16 = status
+            .parse()
+            .with_context(|| format!("oha reported a status {status:?}"))?;
+        if !(200..300).contains(&code) {
+            bail!("{n} requests answered {code} at {rate} req/s");
+        }
+        statuses.insert(code, n);
+    }
+    let achieved = report.summary.per_second;
+    if achieved < rate as f64 * (1.0 - RATE_TOLERANCE) {
+        bail!(
+            "oha sent {achieved:.0} req/s where {rate} were asked: the service (or the \
+             load's CPU) is saturated; ask for a lower --rate"
+        );
+    }
+    let (Some(p50), Some(p99)) = (report.percentiles.p50, report.percentiles.p99)
+    else {
+        bail!("oha reported no latencies: no request completed");
+    };
+    Ok(Measured {
+        requests: statuses.values().sum(),
+        seconds: report.summary.total,
+        p50_ms: p50 * 1e3,
+        p99_ms: p99 * 1e3,
+        statuses,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(per_second: f64, statuses: &str, errors: &str) -> String {
+        format!(
+            r#"{{"summary": {{"successRate": 1.0, "total": 3.0, "requestsPerSec": {per_second}}},
+               "latencyPercentiles": {{"p50": 0.000148, "p99": 0.000555}},
+               "statusCodeDistribution": {statuses},
+               "errorDistribution": {errors}}}"#
+        )
+    }
+
+    #[test]
+    fn reads_a_run_that_held_its_rate() {
+        let measured =
+            parse(&report(19_980.7, r#"{"200": 59977}"#, "{}"), 20_000).unwrap();
+        assert_eq!(measured.requests, 59_977);
+        assert!((measured.p50_ms - 0.148).abs() < 1e-9);
+        assert!((measured.p99_ms - 0.555).abs() < 1e-9);
+    }
+
+    #[test]
+    fn refuses_a_run_below_its_rate() {
+        let error =
+            parse(&report(15_000.0, r#"{"200": 45000}"#, "{}"), 20_000).unwrap_err();
+        assert!(error.to_string().contains("saturated"), "{error}");
+    }
+
+    #[test]
+    fn refuses_errors_and_non_success_statuses() {
+        let failed = r#"{"connection refused": 3}"#;
+        assert!(
+            parse(&report(20_000.0, r#"{"200": 60000}"#, failed), 20_000).is_err()
+        );
+        let statuses = r#"{"200": 59000, "500": 1000}"#;
+        assert!(parse(&report(20_000.0, statuses, "{}"), 20_000).is_err());
+        assert!(parse("not json", 20_000).is_err());
+    }
+}
