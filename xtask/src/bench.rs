@@ -57,6 +57,60 @@ pub async fn serve(
     runner::serve(name, &mut command).await
 }
 
+/// This machine, as the book states it beside a figure: cores, CPU model,
+/// kernel, system.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("an unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_default();
+    let system = std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|n| n.trim_matches('"').to_owned())
+        .unwrap_or_default();
+    format!("{cores} × {model}, Linux {kernel}, {system}")
+}
+
+/// The commit measured, `+changes` when the work tree differs from it.
+pub fn commit() -> Result<String> {
+    let root = repo::root();
+    let root = root.to_string_lossy();
+    let head = proc::output(std::process::Command::new("git").args([
+        "-C",
+        &root,
+        "rev-parse",
+        "--short",
+        "HEAD",
+    ]))?;
+    let status = proc::output(std::process::Command::new("git").args([
+        "-C",
+        &root,
+        "status",
+        "--porcelain",
+    ]))?;
+    let changed = if status.trim().is_empty() {
+        ""
+    } else {
+        "+changes"
+    };
+    Ok(format!("{}{changed}", head.trim()))
+}
+
+/// Today, UTC, as `YYYY-MM-DD`.
+pub fn today() -> String {
+    humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..10]
+        .to_owned()
+}
+
 /// Refuses to measure unless this machine has two CPUs and `taskset`, to
 /// hold `one` to the first and `other` to the second.
 pub fn require_two_cpus(one: &str, other: &str) -> Result<()> {

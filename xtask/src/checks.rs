@@ -15,6 +15,7 @@ pub mod figures;
 pub mod generate;
 pub mod interop;
 pub mod interrupt;
+pub mod performance;
 pub mod pins;
 pub mod snippets;
 pub mod stacks;

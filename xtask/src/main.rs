@@ -150,6 +150,9 @@ enum BenchTarget {
         /// The fixed rate for `GET /work` (about 200 µs of CPU each).
         #[arg(long, default_value_t = 2_500)]
         work_rate: u64,
+        /// Write the figures into the book (`book/src/generated/overhead.*`).
+        #[arg(long)]
+        record: bool,
     },
     /// The embedded collector's ingest on one CPU, beside rotel's: spans/s
     /// in batches of 512 over OTLP/HTTP and gRPC.
@@ -257,6 +260,7 @@ async fn run(task: Task) -> Result<()> {
             load,
             hello_rate,
             work_rate,
+            record,
         }) => {
             let handlers = [
                 bench::overhead::Handler {
@@ -268,7 +272,7 @@ async fn run(task: Task) -> Result<()> {
                     rate: work_rate,
                 },
             ];
-            bench::overhead::run(&load.load(), &handlers).await
+            bench::overhead::run(&load.load(), &handlers, record).await
         }
         Task::Bench(BenchTarget::CircuitBreaker(load)) => {
             bench::breaker::run(&load.load()).await

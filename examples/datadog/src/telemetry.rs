@@ -227,6 +227,16 @@ pub fn init_with(
     let spans = traces.then(|| {
         tracing_opentelemetry::layer()
             .with_tracer(tracer.tracer(default_service_name))
+            // Off: what the layer adds to every span by default and no
+            // backend needs. The source location and thread of a span (in
+            // an async service, where it was created, not where it ran), its
+            // `tracing` target, and its busy and idle time (two clock reads
+            // each time the span is entered). The appendix "Performance,
+            // measured" has what they cost.
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
             .with_filter(EnvFilter::new("info"))
     });
     let logs = logs.then(|| {

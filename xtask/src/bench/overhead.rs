@@ -13,7 +13,7 @@
 //! three ways: requests sent, what the SDK says it dropped (its warning at
 //! shutdown), and what the collector received.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -21,8 +21,10 @@ use tokio::process::Command;
 
 use super::Totals;
 use super::load::{self, Load, Measured};
-use crate::proc;
+use crate::checks::performance::{self, HandlerRecord, ModeRecord, Record};
+use crate::proc::{self, Running};
 use crate::scenario::runner;
+use crate::scenario::traffic::Server;
 
 /// Where the service runs, and where the load and the collector run.
 const SERVICE_CPU: &str = "0";
@@ -77,6 +79,13 @@ const MODES: &[Mode] = &[
             ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
         ],
     ),
+    Mode::book(
+        "all, batches of 64",
+        &[
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
+            ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "64"),
+        ],
+    ),
     Mode {
         name: "all, collector down",
         instrumentation: "book",
@@ -104,26 +113,30 @@ pub struct Handler {
     pub rate: u64,
 }
 
-/// One measured run of a mode.
+/// One measured run of a mode: two lives of the service, each with a
+/// collector of its own.
 struct Run {
     /// To saturation (wrk).
     measured: Measured,
     cpu_seconds: f64,
-    /// At the handler's fixed rate (oha).
+    /// What the SDK dropped at saturation.
+    saturated_dropped: Totals,
+    /// How busy the load's CPU (wrk and the collector) was at saturation.
+    load_cpu_busy: f64,
+    /// At the handler's fixed rate (oha), on a fresh service.
     fixed: Measured,
     fixed_cpu_seconds: f64,
-    /// Requests sent over the service's life, the warm-up's included.
+    /// Requests sent at the fixed rate, the warm-up's included.
     sent: u64,
-    /// What the collector received over the service's life.
+    /// What the collector received at the fixed rate.
     received: Totals,
-    /// What the SDK reported dropped when it shut down.
+    /// What the SDK dropped at the fixed rate.
     dropped: Totals,
-    /// How busy the load's CPU (wrk and the collector) was over the run.
-    load_cpu_busy: f64,
 }
 
-/// Measures every mode on every handler `load.rounds` times, alternating.
-pub async fn run(load: &Load, handlers: &[Handler]) -> Result<()> {
+/// Measures every mode on every handler `load.rounds` times, alternating;
+/// with `record`, writes the figures for the book (`checks::performance`).
+pub async fn run(load: &Load, handlers: &[Handler], record: bool) -> Result<()> {
     load.check()?;
     load::require_wrk()?;
     super::require_two_cpus("the service", "the load and the collector")?;
@@ -132,35 +145,33 @@ pub async fn run(load: &Load, handlers: &[Handler]) -> Result<()> {
         &["telemetry-cost", "xtask"],
         &["telemetry-cost/fastrace"],
     )?;
-    let binary = release.join("telemetry-cost");
-    let xtask = release.join("xtask");
-    let closed = format!(
-        "http://{}",
-        std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?
-    );
+    let bench = Bench {
+        binary: release.join("telemetry-cost"),
+        xtask: release.join("xtask"),
+        oha,
+        closed: format!(
+            "http://{}",
+            std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?
+        ),
+    };
+    let mut measured = Vec::new();
     for handler in handlers {
         let mut runs: Vec<Vec<Run>> = MODES.iter().map(|_| Vec::new()).collect();
         for round in 1..=load.rounds {
             for (i, mode) in MODES.iter().enumerate() {
-                let (mut collector, http) =
-                    super::start_collector(&xtask, Some(LOAD_CPU)).await?;
-                let endpoint = match mode.collector_down {
-                    true => closed.clone(),
-                    false => http,
-                };
-                let mut run =
-                    measure(&binary, &oha, mode, *handler, &endpoint, load).await?;
-                run.received = super::stop_collector(&mut collector).await?;
+                let run = bench.measure(mode, *handler, load).await?;
                 println!(
-                    "{} round {round}/{}: {:<20} saturated {:>6.0} req/s {:.1} µs CPU/request; \
-                     at {} req/s {:.1} µs CPU/request p50 {:.2} ms p99 {:.2} ms; sent {} \
-                     spans received {} dropped {} logs received {} dropped {}; \
-                     load CPU {:.0} % busy",
+                    "{} round {round}/{}: {:<20} saturated {:>6.0} req/s {:.1} µs CPU/request \
+                     (spans dropped {}, load CPU {:.0} % busy); at {} req/s {:.1} µs \
+                     CPU/request p50 {:.2} ms p99 {:.2} ms, sent {} spans received {} \
+                     dropped {} logs received {} dropped {}",
                     handler.path,
                     load.rounds,
                     mode.name,
                     run.measured.per_second(),
                     run.cpu_seconds * 1e6 / run.measured.requests as f64,
+                    run.saturated_dropped.spans,
+                    run.load_cpu_busy * 100.0,
                     handler.rate,
                     run.fixed_cpu_seconds * 1e6 / run.fixed.requests as f64,
                     run.fixed.p50_ms,
@@ -170,73 +181,142 @@ pub async fn run(load: &Load, handlers: &[Handler]) -> Result<()> {
                     run.dropped.spans,
                     run.received.log_records,
                     run.dropped.log_records,
-                    run.load_cpu_busy * 100.0,
                 );
                 runs[i].push(run);
             }
         }
-        print_table(load, *handler, &runs);
+        let summary = summary(*handler, &runs);
+        print_table(load, &summary);
+        measured.push(summary);
+    }
+    if record {
+        let record = Record {
+            command: std::iter::once("cargo xtask".to_owned())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" "),
+            date: super::today(),
+            commit: super::commit()?,
+            machine: super::machine(),
+            handler: measured,
+        };
+        let path = crate::repo::root().join(performance::RECORD);
+        std::fs::write(&path, performance::to_toml(&record)?)?;
+        println!("wrote {}", performance::RECORD);
+        crate::checks::generate::write()?;
     }
     Ok(())
 }
 
-/// One mode, once: the service started on its CPU, warmed up, measured,
-/// then stopped (its last batches flushed into the collector).
-async fn measure(
-    binary: &Path,
-    oha: &Path,
-    mode: &Mode,
-    handler: Handler,
-    endpoint: &str,
-    load: &Load,
-) -> Result<Run> {
-    let mut command = Command::new("taskset");
-    command
-        .args(["-c", SERVICE_CPU])
-        .arg(binary)
-        .env("INSTRUMENTATION", mode.instrumentation)
-        .env("PORT", "0")
-        .env("NO_COLOR", "1")
-        // The SDK's warnings (a full queue, and the count of what it
-        // dropped) reach the console; the handler's info lines do not.
-        .env("RUST_LOG", "warn")
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-        .envs(mode.env.iter().copied());
-    let mut service = runner::serve(mode.name, &mut command).await?;
-    let url = format!("{}{}", service.url, handler.path);
-    let pid = service.process.pid().context("the service exited")?;
-    // Warm-up: connections, allocator, the exporter's first batch.
-    let warm_up = load::run_on(&url, load.concurrency, 1, Some(LOAD_CPU)).await?;
-    let cpu_before = cpu_seconds(pid)?;
-    let load_before = cpu_ticks(LOAD_CPU)?;
-    let measured =
-        load::run_on(&url, load.concurrency, load.seconds, Some(LOAD_CPU)).await?;
-    let saturated_cpu = cpu_seconds(pid)? - cpu_before;
-    let load_after = cpu_ticks(LOAD_CPU)?;
-    let busy = load_after.0.saturating_sub(load_before.0) as f64;
-    let total = load_after.1.saturating_sub(load_before.1).max(1) as f64;
-    let fixed_before = cpu_seconds(pid)?;
-    let fixed = super::rate::run(
-        oha,
-        &url,
-        handler.rate,
-        load.concurrency,
-        load.seconds,
-        LOAD_CPU,
-    )
-    .await?;
-    let fixed_cpu_seconds = cpu_seconds(pid)? - fixed_before;
-    service.process.stop(Duration::from_secs(20)).await?;
-    Ok(Run {
-        sent: warm_up.requests + measured.requests + fixed.requests,
-        measured,
-        cpu_seconds: saturated_cpu,
-        fixed,
-        fixed_cpu_seconds,
-        received: Totals::default(),
-        dropped: dropped(&service.process.output_lines()),
-        load_cpu_busy: busy / total,
-    })
+/// What every measurement uses.
+struct Bench {
+    binary: PathBuf,
+    xtask: PathBuf,
+    oha: PathBuf,
+    /// An address where nothing listens, for "collector down".
+    closed: String,
+}
+
+/// A service started on its CPU with a collector on the other.
+struct Life {
+    service: Server,
+    collector: Running,
+    url: String,
+    pid: u32,
+}
+
+impl Life {
+    /// Stops the service (its last batches flushed into the collector),
+    /// then the collector: what the SDK dropped, what arrived.
+    async fn end(mut self) -> Result<(Totals, Totals)> {
+        self.service.process.stop(Duration::from_secs(20)).await?;
+        let dropped = dropped(&self.service.process.output_lines());
+        let received = super::stop_collector(&mut self.collector).await?;
+        Ok((dropped, received))
+    }
+}
+
+impl Bench {
+    async fn start(&self, mode: &Mode, handler: Handler) -> Result<Life> {
+        let (collector, http) =
+            super::start_collector(&self.xtask, Some(LOAD_CPU)).await?;
+        let endpoint = match mode.collector_down {
+            true => self.closed.clone(),
+            false => http,
+        };
+        let mut command = Command::new("taskset");
+        command
+            .args(["-c", SERVICE_CPU])
+            .arg(&self.binary)
+            .env("INSTRUMENTATION", mode.instrumentation)
+            .env("PORT", "0")
+            .env("NO_COLOR", "1")
+            // The SDK's warnings (a full queue, and the count of what it
+            // dropped) reach the console; the handler's info lines do not.
+            .env("RUST_LOG", "warn")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .envs(mode.env.iter().copied());
+        let service = runner::serve(mode.name, &mut command).await?;
+        let url = format!("{}{}", service.url, handler.path);
+        let pid = service.process.pid().context("the service exited")?;
+        Ok(Life {
+            service,
+            collector,
+            url,
+            pid,
+        })
+    }
+
+    /// One mode, once: saturated by wrk, then, on a fresh service, loaded
+    /// at the handler's rate by oha. Each life is warmed up for a second
+    /// first (connections, allocator, the exporter's first batch).
+    async fn measure(
+        &self,
+        mode: &Mode,
+        handler: Handler,
+        load: &Load,
+    ) -> Result<Run> {
+        let life = self.start(mode, handler).await?;
+        load::run_on(&life.url, load.concurrency, 1, Some(LOAD_CPU)).await?;
+        let cpu_before = cpu_seconds(life.pid)?;
+        let load_before = cpu_ticks(LOAD_CPU)?;
+        let measured =
+            load::run_on(&life.url, load.concurrency, load.seconds, Some(LOAD_CPU))
+                .await?;
+        let cpu = cpu_seconds(life.pid)? - cpu_before;
+        let load_after = cpu_ticks(LOAD_CPU)?;
+        let busy = load_after.0.saturating_sub(load_before.0) as f64;
+        let total = load_after.1.saturating_sub(load_before.1).max(1) as f64;
+        let (saturated_dropped, _) = life.end().await?;
+
+        let life = self.start(mode, handler).await?;
+        let at_rate = |seconds| {
+            super::rate::run(
+                &self.oha,
+                &life.url,
+                handler.rate,
+                load.concurrency,
+                seconds,
+                LOAD_CPU,
+            )
+        };
+        let warm_up = at_rate(1).await?;
+        let fixed_before = cpu_seconds(life.pid)?;
+        let fixed = at_rate(load.seconds).await?;
+        let fixed_cpu_seconds = cpu_seconds(life.pid)? - fixed_before;
+        let (dropped, received) = life.end().await?;
+        Ok(Run {
+            measured,
+            cpu_seconds: cpu,
+            saturated_dropped,
+            load_cpu_busy: busy / total,
+            sent: warm_up.requests + fixed.requests,
+            fixed,
+            fixed_cpu_seconds,
+            received,
+            dropped,
+        })
+    }
 }
 
 /// What the SDK's batch processors say they dropped: each prints a warning
@@ -288,7 +368,51 @@ fn cpu_ticks(cpu: &str) -> Result<(u64, u64)> {
     Ok((total - idle, total))
 }
 
-fn print_table(load: &Load, handler: Handler, runs: &[Vec<Run>]) {
+/// One handler's modes, means over the rounds.
+fn summary(handler: Handler, runs: &[Vec<Run>]) -> HandlerRecord {
+    let mode = MODES
+        .iter()
+        .zip(runs)
+        .map(|(mode, runs)| {
+            let merge = |f: &dyn Fn(&Run) -> Measured| {
+                Measured::merge(&runs.iter().map(f).collect::<Vec<_>>())
+            };
+            let saturated = merge(&|r| r.measured.clone());
+            let fixed = merge(&|r| r.fixed.clone());
+            let sum = |f: &dyn Fn(&Run) -> u64| runs.iter().map(f).sum::<u64>();
+            let per_request =
+                |cpu: f64, requests: u64| cpu * 1e6 / requests.max(1) as f64;
+            ModeRecord {
+                name: mode.name.to_owned(),
+                saturated_per_second: saturated.per_second(),
+                saturated_cpu_us: per_request(
+                    runs.iter().map(|r| r.cpu_seconds).sum(),
+                    saturated.requests,
+                ),
+                cpu_us: per_request(
+                    runs.iter().map(|r| r.fixed_cpu_seconds).sum(),
+                    fixed.requests,
+                ),
+                p50_ms: fixed.p50_ms,
+                p99_ms: fixed.p99_ms,
+                sent: sum(&|r| r.sent),
+                spans: sum(&|r| r.received.spans),
+                spans_dropped: sum(&|r| r.dropped.spans),
+                logs: sum(&|r| r.received.log_records),
+                logs_dropped: sum(&|r| r.dropped.log_records),
+                saturated_spans_dropped: sum(&|r| r.saturated_dropped.spans),
+                saturated_logs_dropped: sum(&|r| r.saturated_dropped.log_records),
+            }
+        })
+        .collect();
+    HandlerRecord {
+        path: handler.path.to_owned(),
+        rate: handler.rate,
+        mode,
+    }
+}
+
+fn print_table(load: &Load, handler: &HandlerRecord) {
     println!(
         "\nGET {}: service on CPU {SERVICE_CPU}, load and collector on CPU {LOAD_CPU}; \
          {} s x {} rounds per mode and load, {} connections; saturated by wrk, then \
@@ -296,10 +420,11 @@ fn print_table(load: &Load, handler: Handler, runs: &[Vec<Run>]) {
         handler.path, load.seconds, load.rounds, load.concurrency, handler.rate
     );
     println!(
-        "{:<22} {:>9} {:>9} | {:>9} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>9} {:>7} {:>9} {:>7} {:>5}",
+        "{:<22} {:>9} {:>9} {:>8} | {:>9} {:>7} {:>7} {:>7} {:>7} | {:>9} {:>9} {:>7} {:>9} {:>7}",
         "mode",
         "sat req/s",
         "CPU µs/r",
+        "dropped",
         "CPU µs/r",
         "x none",
         "p50 ms",
@@ -310,62 +435,25 @@ fn print_table(load: &Load, handler: Handler, runs: &[Vec<Run>]) {
         "dropped",
         "logs",
         "dropped",
-        "load"
     );
-    let per_request = |r: &[Run], fixed: bool| {
-        let cpu: f64 = r
-            .iter()
-            .map(|run| {
-                if fixed {
-                    run.fixed_cpu_seconds
-                } else {
-                    run.cpu_seconds
-                }
-            })
-            .sum();
-        let requests: u64 = r
-            .iter()
-            .map(|run| {
-                if fixed {
-                    run.fixed.requests
-                } else {
-                    run.measured.requests
-                }
-            })
-            .sum();
-        cpu * 1e6 / requests.max(1) as f64
-    };
-    let merged = |r: &[Run]| {
-        let fixed: Vec<Measured> = r.iter().map(|run| run.fixed.clone()).collect();
-        Measured::merge(&fixed)
-    };
-    let none_cpu = per_request(&runs[0], true);
-    let none_p99 = merged(&runs[0]).p99_ms;
-    for (mode, runs) in MODES.iter().zip(runs) {
-        let saturated: Vec<Measured> =
-            runs.iter().map(|r| r.measured.clone()).collect();
-        let saturated = Measured::merge(&saturated);
-        let fixed = merged(runs);
-        let sum = |f: &dyn Fn(&Run) -> u64| runs.iter().map(f).sum::<u64>();
-        let cpu = per_request(runs, true);
-        let load_busy = runs.iter().map(|r| r.load_cpu_busy).sum::<f64>()
-            / runs.len().max(1) as f64;
+    let none = &handler.mode[0];
+    for mode in &handler.mode {
         println!(
-            "{:<22} {:>9.0} {:>9.1} | {:>9.1} {:>6.2}x {:>7.2} {:>7.2} {:>6.2}x | {:>9} {:>9} {:>7} {:>9} {:>7} {:>4.0}%",
+            "{:<22} {:>9.0} {:>9.1} {:>8} | {:>9.1} {:>6.2}x {:>7.2} {:>7.2} {:>6.2}x | {:>9} {:>9} {:>7} {:>9} {:>7}",
             mode.name,
-            saturated.per_second(),
-            per_request(runs, false),
-            cpu,
-            cpu / none_cpu,
-            fixed.p50_ms,
-            fixed.p99_ms,
-            fixed.p99_ms / none_p99,
-            sum(&|r| r.sent),
-            sum(&|r| r.received.spans),
-            sum(&|r| r.dropped.spans),
-            sum(&|r| r.received.log_records),
-            sum(&|r| r.dropped.log_records),
-            load_busy * 100.0,
+            mode.saturated_per_second,
+            mode.saturated_cpu_us,
+            mode.saturated_spans_dropped,
+            mode.cpu_us,
+            mode.cpu_us / none.cpu_us,
+            mode.p50_ms,
+            mode.p99_ms,
+            mode.p99_ms / none.p99_ms,
+            mode.sent,
+            mode.spans,
+            mode.spans_dropped,
+            mode.logs,
+            mode.logs_dropped,
         );
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{ecosystem, pins};
+use super::{ecosystem, performance, pins};
 use crate::repo::{self, relative};
 use crate::scenario::snapshot::unified_diff;
 use crate::semconv;
@@ -37,8 +37,9 @@ pub struct Generated {
 /// `src/server.rs`, `src/http.rs` and `tests/recorded/mod.rs` where it has them (`cargo xtask new`
 /// scaffolds all three; an example that serves no HTTP, or shows the SDK's
 /// raw set-up on purpose, deletes what it does not use), the book's
-/// appendix of pinned versions, and the semantic-conventions registry
-/// table made from the pinned crate.
+/// appendix of pinned versions, the semantic-conventions registry
+/// table made from the pinned crate, and the overhead table and chart made
+/// from the overhead bench's record.
 pub fn all() -> Result<Vec<Generated>> {
     let semconv_version = pins::table()?
         .get(semconv::source::CRATE)
@@ -62,6 +63,16 @@ pub fn all() -> Result<Vec<Generated>> {
             content: own_namespaces()?,
         },
     ];
+    if let Some(record) = performance::read()? {
+        files.push(Generated {
+            path: repo::root().join(performance::TABLE),
+            content: performance::table(&record),
+        });
+        files.push(Generated {
+            path: repo::root().join(performance::CHART),
+            content: performance::chart(&record),
+        });
+    }
     // The bench service compiles the same modules, so the overhead bench
     // measures what the examples run.
     let dirs = repo::examples()?

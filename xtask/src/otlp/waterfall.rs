@@ -263,7 +263,7 @@ fn fit(name: &str, width: u32) -> String {
     format!("{kept}…")
 }
 
-fn escape(text: &str) -> String {
+pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
