@@ -141,6 +141,8 @@ pub async fn run(load: &Load, handlers: &[Handler], record: bool) -> Result<()> 
     load::require_wrk()?;
     super::require_two_cpus("the service", "the load and the collector")?;
     let oha = super::rate::oha()?;
+    // What is measured is what is built now, whatever changes meanwhile.
+    let commit = super::commit()?;
     let release = super::build_release_with(
         &["telemetry-cost", "xtask"],
         &["telemetry-cost/fastrace"],
@@ -196,7 +198,7 @@ pub async fn run(load: &Load, handlers: &[Handler], record: bool) -> Result<()> 
                 .collect::<Vec<_>>()
                 .join(" "),
             date: super::today(),
-            commit: super::commit()?,
+            commit,
             machine: super::machine(),
             handler: measured,
         };
