@@ -106,8 +106,14 @@ fn spans(c: &mut Criterion) {
                 })
             });
         }
+        // The span layer as the book's telemetry module configures it.
         let subscriber = tracing_subscriber::registry().with(
-            tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")),
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("bench"))
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_tracked_inactivity(false),
         );
         tracing::subscriber::with_default(subscriber, || {
             group.bench_function(format!("tracing/{label}/0 attributes"), |b| {
@@ -147,6 +153,27 @@ fn spans(c: &mut Criterion) {
             });
         });
     }
+    // The layer with tracing-opentelemetry's defaults: source location,
+    // thread, target, busy and idle time on every span.
+    let provider = tracer_provider(true);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
+    tracing::subscriber::with_default(subscriber, || {
+        group.bench_function("tracing, layer defaults/sampled/4 attributes", |b| {
+            b.iter(|| {
+                drop(
+                    tracing::info_span!(
+                        "GET /hello",
+                        http.request.method = "GET",
+                        http.route = "/hello",
+                        url.path = "/hello",
+                        url.scheme = "http",
+                    )
+                    .entered(),
+                )
+            })
+        });
+    });
     // No OpenTelemetry layer at all: what `tracing` itself costs.
     tracing::subscriber::with_default(tracing_subscriber::registry(), || {
         group.bench_function("tracing/registry only/0 attributes", |b| {

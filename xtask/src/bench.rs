@@ -3,11 +3,13 @@
 //! in this process) and its one result type.
 
 pub mod breaker;
+pub mod cli;
 pub mod collector;
 pub mod load;
 pub mod operator;
 pub mod overhead;
 pub mod polars;
+pub mod profile;
 pub mod quickstart;
 pub mod rate;
 
@@ -23,15 +25,30 @@ use crate::scenario::runner;
 use crate::scenario::traffic::Server;
 use crate::{proc, repo};
 
-/// Builds these packages' binaries in release mode and returns the
-/// directory they are in.
-pub fn build_release(packages: &[&str]) -> Result<PathBuf> {
-    build_release_with(packages, &[])
+/// What a bench measures: release builds, for the figures; or debug
+/// builds, for the smoke run CI makes so that a broken bench fails it (its
+/// numbers mean nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    Release,
+    Debug,
 }
 
-/// As [`build_release`], with cargo features (`package/feature`).
-pub fn build_release_with(packages: &[&str], features: &[&str]) -> Result<PathBuf> {
-    let mut args = vec!["build", "--release", "--locked", "--bins"];
+/// Builds these packages' binaries and returns the directory they are in.
+pub fn build(build: Build, packages: &[&str]) -> Result<PathBuf> {
+    build_with(build, packages, &[])
+}
+
+/// As [`build`], with cargo features (`package/feature`).
+pub fn build_with(
+    build: Build,
+    packages: &[&str],
+    features: &[&str],
+) -> Result<PathBuf> {
+    let mut args = vec!["build", "--locked", "--bins"];
+    if build == Build::Release {
+        args.push("--release");
+    }
     for package in packages {
         args.extend(["--package", package]);
     }
@@ -39,7 +56,21 @@ pub fn build_release_with(packages: &[&str], features: &[&str]) -> Result<PathBu
         args.extend(["--features", feature]);
     }
     proc::run("cargo", &args)?;
-    Ok(repo::target_dir().join("release"))
+    Ok(repo::target_dir().join(match build {
+        Build::Release => "release",
+        Build::Debug => "debug",
+    }))
+}
+
+/// The collector a bench runs: a release build of the xtask, built here;
+/// in a smoke run, this very binary. Building the debug xtask beside other
+/// packages could unify their dependencies' features differently and
+/// relink the binary that is running.
+pub fn collector_binary(build: Build) -> Result<PathBuf> {
+    match build {
+        Build::Release => Ok(self::build(Build::Release, &["xtask"])?.join("xtask")),
+        Build::Debug => Ok(std::env::current_exe()?),
+    }
 }
 
 /// Starts a release binary of the book on a free port with `env`, and
@@ -198,6 +229,54 @@ pub async fn stop_collector(collector: &mut Running) -> Result<Totals> {
     collector.wait_exit(Duration::from_secs(20)).await?;
     Totals::parse(&totals)
         .with_context(|| format!("cannot read the collector's totals in {totals:?}"))
+}
+
+/// The benches the verify step runs, in order; `profile` follows where
+/// `perf` can sample.
+const SMOKED: &[&str] = &[
+    "quickstart",
+    "overhead",
+    "collector",
+    "circuit-breaker",
+    "polars",
+    "kube-operator",
+];
+
+/// The verify step `benches`: every bench once with `--smoke` (debug
+/// builds, a second of load), each in a process of its own, since some
+/// hold their process to one CPU. A bench that fails fails the step; no
+/// figure is judged. `bench profile` needs `perf`, which Debian and Ubuntu
+/// package under different, kernel-bound names: where it cannot sample,
+/// the step says so and runs the rest.
+pub fn smoke() -> Result<crate::tools::Outcome> {
+    use crate::tools::Outcome;
+    if let Err(missing) = load::require_wrk() {
+        return Ok(Outcome::Skipped(missing.to_string()));
+    }
+    if let Err(missing) = require_two_cpus("the service", "the load") {
+        return Ok(Outcome::Skipped(missing.to_string()));
+    }
+    let xtask = std::env::current_exe()?;
+    let xtask = xtask.to_string_lossy();
+    let mut targets: Vec<&str> = SMOKED.to_vec();
+    match profile::unavailable() {
+        None => targets.push("profile"),
+        Some(why) => println!("bench profile: not run here: {why}"),
+    }
+    let mut failed = Vec::new();
+    for target in targets {
+        if let Err(error) = proc::run(&xtask, &["bench", "--smoke", target]) {
+            println!("bench {target} failed: {error:#}");
+            failed.push(target);
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "broken benches: {} (rerun one with `cargo xtask bench --smoke <name>`)",
+            failed.join(", ")
+        );
+    }
+    Ok(Outcome::Passed)
 }
 
 #[cfg(test)]

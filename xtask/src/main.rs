@@ -16,9 +16,8 @@ mod verify;
 mod web;
 
 use anyhow::{Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::bench::load::Load;
 use crate::checks::{book, generate, pins};
 use crate::services::docker;
 
@@ -98,8 +97,7 @@ enum Task {
         port: u16,
     },
     /// Measure an example (release builds).
-    #[command(subcommand)]
-    Bench(BenchTarget),
+    Bench(bench::cli::Command),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -107,79 +105,6 @@ enum StackAction {
     Up,
     Down,
     Status,
-}
-
-/// The load of a bench: how long, how many connections, how many rounds.
-#[derive(Args)]
-struct LoadArgs {
-    /// Seconds of load per mode and round.
-    #[arg(long, default_value_t = 10)]
-    seconds: u64,
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Alternating rounds of the modes.
-    #[arg(long, default_value_t = 2)]
-    rounds: usize,
-}
-
-impl LoadArgs {
-    fn load(&self) -> Load {
-        Load {
-            seconds: self.seconds,
-            concurrency: self.concurrency,
-            rounds: self.rounds,
-        }
-    }
-}
-
-#[derive(Subcommand)]
-enum BenchTarget {
-    /// The axum quickstart, telemetry on versus `OTEL_SDK_DISABLED=true`.
-    Quickstart(LoadArgs),
-    /// What each piece of telemetry costs a service alone on one CPU, the
-    /// book's set-up and others: requests/s at saturation, CPU time per
-    /// request and latency at a fixed rate, spans and log records counted.
-    Overhead {
-        #[command(flatten)]
-        load: LoadArgs,
-        /// The fixed rate for `GET /hello` (oha), below every mode's
-        /// saturation.
-        #[arg(long, default_value_t = 10_000)]
-        hello_rate: u64,
-        /// The fixed rate for `GET /work` (about 200 µs of CPU each).
-        #[arg(long, default_value_t = 2_500)]
-        work_rate: u64,
-        /// Write the figures into the book (`book/src/generated/overhead.*`).
-        #[arg(long)]
-        record: bool,
-    },
-    /// The embedded collector's ingest on one CPU, beside rotel's: spans/s
-    /// in batches of 512 over OTLP/HTTP and gRPC.
-    Collector {
-        /// Seconds per receiver and protocol.
-        #[arg(long, default_value_t = 5)]
-        seconds: u64,
-    },
-    /// The circuit-breaker example with its downstream hanging, breaker on
-    /// versus off.
-    CircuitBreaker(LoadArgs),
-    /// The polars-pipeline example against the same pipeline in pandas.
-    Polars {
-        /// Orders to generate.
-        #[arg(long, default_value_t = 5_000_000)]
-        rows: usize,
-        /// Customers.
-        #[arg(long, default_value_t = 100_000)]
-        customers: usize,
-    },
-    /// The kube-operator's memory after many reconciles (against its
-    /// in-memory API server).
-    KubeOperator {
-        /// Reconciles to run before measuring.
-        #[arg(long, default_value_t = 1_000)]
-        reconciles: usize,
-    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -250,38 +175,6 @@ async fn run(task: Task) -> Result<()> {
         }
         Task::Book => book::build(),
         Task::Serve { port } => book::serve(port),
-        Task::Bench(BenchTarget::Quickstart(load)) => {
-            bench::quickstart::run(&load.load()).await
-        }
-        Task::Bench(BenchTarget::Collector { seconds }) => {
-            bench::collector::run(seconds).await
-        }
-        Task::Bench(BenchTarget::Overhead {
-            load,
-            hello_rate,
-            work_rate,
-            record,
-        }) => {
-            let handlers = [
-                bench::overhead::Handler {
-                    path: "/hello",
-                    rate: hello_rate,
-                },
-                bench::overhead::Handler {
-                    path: "/work",
-                    rate: work_rate,
-                },
-            ];
-            bench::overhead::run(&load.load(), &handlers, record).await
-        }
-        Task::Bench(BenchTarget::CircuitBreaker(load)) => {
-            bench::breaker::run(&load.load()).await
-        }
-        Task::Bench(BenchTarget::Polars { rows, customers }) => {
-            bench::polars::run(rows, customers)
-        }
-        Task::Bench(BenchTarget::KubeOperator { reconciles }) => {
-            bench::operator::run(reconciles).await
-        }
+        Task::Bench(command) => bench::cli::run(command).await,
     }
 }

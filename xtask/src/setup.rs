@@ -48,6 +48,13 @@ const REQUIREMENTS: &[Requirement] = &[
         apt: &["docker-compose"],
     },
     Requirement {
+        what: "wrk and taskset (the benches step)",
+        present: || {
+            tools::on_path("wrk").is_some() && tools::on_path("taskset").is_some()
+        },
+        apt: &["wrk", "util-linux"],
+    },
+    Requirement {
         what: "Python 3 with venv (pinned tools from PyPI, the interop step)",
         present: || {
             // Debian's python3 without python3-venv has `venv` but refuses

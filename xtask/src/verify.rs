@@ -35,6 +35,9 @@ pub enum Step {
     /// `cargo xtask run` of each example, then Ctrl-C: exits 0, leaves
     /// no process and no temporary file behind.
     Run,
+    /// Every `cargo xtask bench` once, debug builds, a second of load: a
+    /// broken bench fails; no figure is judged.
+    Benches,
     /// The embedded collector against Python's and JavaScript's official exporters.
     Interop,
     /// The mdBook builds and its links resolve.
@@ -189,6 +192,7 @@ async fn run_step(
             scenario::run_all(&scenario_options, shared).await
         }
         Step::Run => checks::interrupt::step(example).await,
+        Step::Benches => crate::bench::smoke(),
         Step::Interop => match interop::missing_programs() {
             Some(missing) => Ok(Outcome::Skipped(missing)),
             None => interop::run().await.map(|()| Outcome::Passed),

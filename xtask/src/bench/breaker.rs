@@ -18,9 +18,9 @@ const TIMEOUT_MS: &str = "250";
 const FAILURES: &str = "3";
 const OPEN_MS: &str = "5000";
 
-pub async fn run(load: &Load) -> Result<()> {
+pub async fn run(load: &Load, build: super::Build) -> Result<()> {
     load.check()?;
-    let release = super::build_release(&["example-circuit-breaker"])?;
+    let release = super::build(build, &["example-circuit-breaker"])?;
     // The breaker is measured, not the exporter.
     let quiet = [("OTEL_SDK_DISABLED", "true"), ("RUST_LOG", "error")];
     let client = reqwest::Client::new();

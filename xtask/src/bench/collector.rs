@@ -46,21 +46,26 @@ struct Ingest {
 }
 
 /// Measures each receiver over each protocol for `seconds`.
-pub async fn run(seconds: u64) -> Result<()> {
+pub async fn run(seconds: u64, build: super::Build) -> Result<()> {
     if seconds == 0 {
         bail!("--seconds must be at least 1");
     }
     super::require_two_cpus("the sender", "the receiver")?;
-    let release = super::build_release(&["xtask"])?;
+    let xtask = super::collector_binary(build)?;
     // The sender is a release build too: a debug one re-encoding every gRPC
-    // batch would be the limit. This command runs again from that build.
-    let release_xtask = release.join("xtask").canonicalize()?;
-    if std::env::current_exe()?.canonicalize()? != release_xtask {
-        let seconds = seconds.to_string();
-        return proc::run(
-            &release_xtask.to_string_lossy(),
-            &["bench", "collector", "--seconds", &seconds],
-        );
+    // batch would be the limit. This command runs again from that build. A
+    // smoke run sends from this debug process: its figures mean nothing.
+    if build == super::Build::Release {
+        let release_xtask = xtask.canonicalize()?;
+        let current = std::env::current_exe()?;
+        let current = current.canonicalize().unwrap_or(current);
+        if current != release_xtask {
+            let seconds = seconds.to_string();
+            return proc::run(
+                &release_xtask.to_string_lossy(),
+                &["bench", "collector", "--seconds", &seconds],
+            );
+        }
     }
     let rotel = rotel::agent()?;
     // This process, every thread of it, sends from its own CPU.
@@ -72,8 +77,7 @@ pub async fn run(seconds: u64) -> Result<()> {
     for protocol in ["http/protobuf", "grpc"] {
         // The embedded collector: its totals are checked against what was sent.
         let (mut collector, http) =
-            super::start_collector(&release.join("xtask"), Some(RECEIVER_CPU))
-                .await?;
+            super::start_collector(&xtask, Some(RECEIVER_CPU)).await?;
         let grpc = collector
             .output_lines()
             .iter()

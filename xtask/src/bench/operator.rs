@@ -19,11 +19,11 @@ const CREATE_LIMIT: Duration = Duration::from_secs(300);
 /// How long the reconciles may take to stop moving after that.
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
-pub async fn run(reconciles: usize) -> Result<()> {
+pub async fn run(reconciles: usize, build: super::Build) -> Result<()> {
     if reconciles == 0 {
         bail!("--reconciles must be at least 1");
     }
-    let release = super::build_release(&["example-kube-operator"])?;
+    let release = super::build(build, &["example-kube-operator"])?;
     measure(&release, reconciles).await
 }
 

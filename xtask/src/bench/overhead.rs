@@ -27,12 +27,14 @@ use crate::scenario::runner;
 use crate::scenario::traffic::Server;
 
 /// Where the service runs, and where the load and the collector run.
-const SERVICE_CPU: &str = "0";
-const LOAD_CPU: &str = "1";
+pub const SERVICE_CPU: &str = "0";
+pub const LOAD_CPU: &str = "1";
 
 /// One configuration of the bench service.
-struct Mode {
-    name: &'static str,
+pub struct Mode {
+    /// What `bench profile --mode` calls it.
+    pub key: &'static str,
+    pub name: &'static str,
     /// `INSTRUMENTATION`: `book`, `api`, `fastrace` or `none`.
     instrumentation: &'static str,
     env: &'static [(&'static str, &'static str)],
@@ -42,10 +44,12 @@ struct Mode {
 
 impl Mode {
     const fn book(
+        key: &'static str,
         name: &'static str,
         env: &'static [(&'static str, &'static str)],
     ) -> Mode {
         Mode {
+            key,
             name,
             instrumentation: "book",
             env,
@@ -54,25 +58,40 @@ impl Mode {
     }
 }
 
-const MODES: &[Mode] = &[
+pub const MODES: &[Mode] = &[
     Mode {
+        key: "none",
         name: "none (compiled out)",
         instrumentation: "none",
         env: &[],
         collector_down: false,
     },
-    Mode::book("OTEL_SDK_DISABLED", &[("OTEL_SDK_DISABLED", "true")]),
     Mode::book(
+        "disabled",
+        "OTEL_SDK_DISABLED",
+        &[("OTEL_SDK_DISABLED", "true")],
+    ),
+    Mode::book(
+        "traces",
         "traces",
         &[
             ("OTEL_METRICS_EXPORTER", "none"),
             ("OTEL_LOGS_EXPORTER", "none"),
         ],
     ),
-    Mode::book("traces+metrics", &[("OTEL_LOGS_EXPORTER", "none")]),
-    Mode::book("traces+logs", &[("OTEL_METRICS_EXPORTER", "none")]),
-    Mode::book("all (the book's)", &[]),
     Mode::book(
+        "traces+metrics",
+        "traces+metrics",
+        &[("OTEL_LOGS_EXPORTER", "none")],
+    ),
+    Mode::book(
+        "traces+logs",
+        "traces+logs",
+        &[("OTEL_METRICS_EXPORTER", "none")],
+    ),
+    Mode::book("all", "all (the book's)", &[]),
+    Mode::book(
+        "sampled",
         "all, 10 % sampled",
         &[
             ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
@@ -80,6 +99,7 @@ const MODES: &[Mode] = &[
         ],
     ),
     Mode::book(
+        "batches-of-64",
         "all, batches of 64",
         &[
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"),
@@ -87,18 +107,21 @@ const MODES: &[Mode] = &[
         ],
     ),
     Mode {
+        key: "collector-down",
         name: "all, collector down",
         instrumentation: "book",
         env: &[],
         collector_down: true,
     },
     Mode {
+        key: "api",
         name: "API layer, all",
         instrumentation: "api",
         env: &[],
         collector_down: false,
     },
     Mode {
+        key: "fastrace",
         name: "fastrace, traces",
         instrumentation: "fastrace",
         env: &[],
@@ -136,26 +159,18 @@ struct Run {
 
 /// Measures every mode on every handler `load.rounds` times, alternating;
 /// with `record`, writes the figures for the book (`checks::performance`).
-pub async fn run(load: &Load, handlers: &[Handler], record: bool) -> Result<()> {
+pub async fn run(
+    load: &Load,
+    handlers: &[Handler],
+    record: bool,
+    build: super::Build,
+) -> Result<()> {
     load.check()?;
     load::require_wrk()?;
     super::require_two_cpus("the service", "the load and the collector")?;
-    let oha = super::rate::oha()?;
     // What is measured is what is built now, whatever changes meanwhile.
     let commit = super::commit()?;
-    let release = super::build_release_with(
-        &["telemetry-cost", "xtask"],
-        &["telemetry-cost/fastrace"],
-    )?;
-    let bench = Bench {
-        binary: release.join("telemetry-cost"),
-        xtask: release.join("xtask"),
-        oha,
-        closed: format!(
-            "http://{}",
-            std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?
-        ),
-    };
+    let bench = Bench::build(build)?;
     let mut measured = Vec::new();
     for handler in handlers {
         let mut runs: Vec<Vec<Run>> = MODES.iter().map(|_| Vec::new()).collect();
@@ -210,27 +225,35 @@ pub async fn run(load: &Load, handlers: &[Handler], record: bool) -> Result<()> 
     Ok(())
 }
 
-/// What every measurement uses.
-struct Bench {
+/// The mode `bench profile --mode` names, or the list of them.
+pub fn mode(key: &str) -> Result<&'static Mode> {
+    MODES.iter().find(|m| m.key == key).with_context(|| {
+        let keys: Vec<&str> = MODES.iter().map(|m| m.key).collect();
+        format!("no mode {key:?}; the modes: {}", keys.join(", "))
+    })
+}
+
+/// What every measurement uses: the release builds and oha.
+pub struct Bench {
     binary: PathBuf,
     xtask: PathBuf,
-    oha: PathBuf,
+    pub oha: PathBuf,
     /// An address where nothing listens, for "collector down".
     closed: String,
 }
 
 /// A service started on its CPU with a collector on the other.
-struct Life {
+pub struct Life {
     service: Server,
     collector: Running,
-    url: String,
-    pid: u32,
+    pub url: String,
+    pub pid: u32,
 }
 
 impl Life {
     /// Stops the service (its last batches flushed into the collector),
     /// then the collector: what the SDK dropped, what arrived.
-    async fn end(mut self) -> Result<(Totals, Totals)> {
+    pub async fn end(mut self) -> Result<(Totals, Totals)> {
         self.service.process.stop(Duration::from_secs(20)).await?;
         let dropped = dropped(&self.service.process.output_lines());
         let received = super::stop_collector(&mut self.collector).await?;
@@ -239,7 +262,29 @@ impl Life {
 }
 
 impl Bench {
-    async fn start(&self, mode: &Mode, handler: Handler) -> Result<Life> {
+    /// Installs oha and builds the bench service (fastrace mode included)
+    /// and the collector in release mode.
+    pub fn build(build: super::Build) -> Result<Bench> {
+        let oha = super::rate::oha()?;
+        let release = super::build_with(
+            build,
+            &["telemetry-cost"],
+            &["telemetry-cost/fastrace"],
+        )?;
+        Ok(Bench {
+            binary: release.join("telemetry-cost"),
+            xtask: super::collector_binary(build)?,
+            oha,
+            closed: format!(
+                "http://{}",
+                std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?
+            ),
+        })
+    }
+
+    /// The service in `mode`, on its CPU, exporting to a collector of its
+    /// own on the other.
+    pub async fn start(&self, mode: &Mode, handler: Handler) -> Result<Life> {
         let (collector, http) =
             super::start_collector(&self.xtask, Some(LOAD_CPU)).await?;
         let endpoint = match mode.collector_down {

@@ -28,11 +28,11 @@ struct Measured {
     totals: String,
 }
 
-pub fn run(rows: usize, customers: usize) -> Result<()> {
+pub fn run(rows: usize, customers: usize, build: super::Build) -> Result<()> {
     if rows == 0 || customers == 0 {
         bail!("--rows and --customers must be at least 1");
     }
-    let release = super::build_release(&["example-polars-pipeline"])?;
+    let release = super::build(build, &["example-polars-pipeline"])?;
     let python = PANDAS.program("python")?;
     let rows_arg = rows.to_string();
     let customers_arg = customers.to_string();

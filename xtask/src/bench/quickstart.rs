@@ -13,13 +13,13 @@ use crate::proc::Signal;
 /// release build in a process of its own), and on with nothing listening at
 /// the endpoint; alternating `rounds` times so that drift hits every mode
 /// alike.
-pub async fn run(load: &Load) -> Result<()> {
+pub async fn run(load: &Load, build: super::Build) -> Result<()> {
     load.check()?;
     load::require_wrk()?;
-    let release = super::build_release(&["example-axum-quickstart", "xtask"])?;
+    let release = super::build(build, &["example-axum-quickstart"])?;
     let binary = release.join("example-axum-quickstart");
     let (mut collector, endpoint) =
-        super::start_collector(&release.join("xtask"), None).await?;
+        super::start_collector(&super::collector_binary(build)?, None).await?;
     // A port that refuses connections: nothing listens there once dropped.
     let closed = format!(
         "http://{}",

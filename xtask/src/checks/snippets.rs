@@ -42,12 +42,17 @@ pub struct Problem {
     pub message: String,
 }
 
-/// Every `.md` under `book/src`, sorted.
+/// Every `.md` under `book/src`, sorted, but those in `book/src/generated`:
+/// output of the xtask that chapters include, not prose (its tables quote
+/// figures whose command the including chapter names).
 pub fn chapters() -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
+    let generated = repo::root().join("book/src/generated");
     for entry in walkdir::WalkDir::new(repo::root().join("book/src")) {
         let path = entry?.into_path();
-        if path.extension().is_some_and(|e| e == "md") {
+        if path.extension().is_some_and(|e| e == "md")
+            && !path.starts_with(&generated)
+        {
             out.push(path);
         }
     }
