@@ -86,6 +86,20 @@ fn attributes(n: usize) -> Vec<KeyValue> {
     all.into_iter().take(n).collect()
 }
 
+/// The book's server span as `tracing` makes it, with its first four
+/// attributes.
+macro_rules! span_with_4_attributes {
+    () => {
+        tracing::info_span!(
+            "GET /hello",
+            http.request.method = "GET",
+            http.route = "/hello",
+            url.path = "/hello",
+            url.scheme = "http",
+        )
+    };
+}
+
 /// One span with 0, 4 or 8 attributes, sampled and not, through the
 /// OpenTelemetry API and through `tracing` with tracing-opentelemetry.
 fn spans(c: &mut Criterion) {
@@ -120,18 +134,7 @@ fn spans(c: &mut Criterion) {
                 b.iter(|| drop(tracing::info_span!("GET /hello").entered()))
             });
             group.bench_function(format!("tracing/{label}/4 attributes"), |b| {
-                b.iter(|| {
-                    drop(
-                        tracing::info_span!(
-                            "GET /hello",
-                            http.request.method = "GET",
-                            http.route = "/hello",
-                            url.path = "/hello",
-                            url.scheme = "http",
-                        )
-                        .entered(),
-                    )
-                })
+                b.iter(|| drop(span_with_4_attributes!().entered()))
             });
             group.bench_function(format!("tracing/{label}/8 attributes"), |b| {
                 b.iter(|| {
@@ -160,18 +163,7 @@ fn spans(c: &mut Criterion) {
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
     tracing::subscriber::with_default(subscriber, || {
         group.bench_function("tracing, layer defaults/sampled/4 attributes", |b| {
-            b.iter(|| {
-                drop(
-                    tracing::info_span!(
-                        "GET /hello",
-                        http.request.method = "GET",
-                        http.route = "/hello",
-                        url.path = "/hello",
-                        url.scheme = "http",
-                    )
-                    .entered(),
-                )
-            })
+            b.iter(|| drop(span_with_4_attributes!().entered()))
         });
     });
     // No OpenTelemetry layer at all: what `tracing` itself costs.

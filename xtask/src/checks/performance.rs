@@ -262,6 +262,18 @@ mod tests {
         }
     }
 
+    /// A handler's two modes, "none" and "all <book>", by CPU µs and p99 ms.
+    fn handler(path: &str, rate: u64, modes: [(f64, f64); 2]) -> HandlerRecord {
+        HandlerRecord {
+            path: path.to_owned(),
+            rate,
+            mode: vec![
+                mode("none", modes[0].0, modes[0].1),
+                mode("all <book>", modes[1].0, modes[1].1),
+            ],
+        }
+    }
+
     fn record() -> Record {
         Record {
             command: "cargo xtask bench overhead --record".to_owned(),
@@ -269,22 +281,8 @@ mod tests {
             commit: "abc1234".to_owned(),
             machine: "2 CPUs".to_owned(),
             handler: vec![
-                HandlerRecord {
-                    path: "/hello".to_owned(),
-                    rate: 10_000,
-                    mode: vec![
-                        mode("none", 8.0, 0.4),
-                        mode("all <book>", 20.0, 1.0),
-                    ],
-                },
-                HandlerRecord {
-                    path: "/work".to_owned(),
-                    rate: 2_500,
-                    mode: vec![
-                        mode("none", 200.0, 3.0),
-                        mode("all <book>", 212.0, 3.3),
-                    ],
-                },
+                handler("/hello", 10_000, [(8.0, 0.4), (20.0, 1.0)]),
+                handler("/work", 2_500, [(200.0, 3.0), (212.0, 3.3)]),
             ],
         }
     }
