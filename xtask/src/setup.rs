@@ -28,6 +28,11 @@ const REQUIREMENTS: &[Requirement] = &[
         apt: &["gcc", "libc6-dev"],
     },
     Requirement {
+        what: "protoc, the Protocol Buffers compiler (the gRPC example's build.rs)",
+        present: || tools::on_path("protoc").is_some(),
+        apt: &["protobuf-compiler"],
+    },
+    Requirement {
         what: "PostgreSQL's server programs (the event-sourcing scenario)",
         present: || postgres::missing().is_none(),
         apt: &["postgresql", "postgresql-client"],
