@@ -1,9 +1,9 @@
 //! The throwaway third-party programs scenarios need, each in a file of its
 //! own that starts it on free ports, says where it listens and stops it:
-//! PostgreSQL, Prometheus, rotel, Datadog's test agent, the browser, and
-//! the docker stack's backends. A scenario asks for them with `needs`.
+//! PostgreSQL, a Kafka broker, Prometheus, rotel, Datadog's test agent, the
+//! browser, and the docker stack's backends. A scenario asks for them with `needs`.
 //!
-//! A new one (Redis, a Kafka broker, Envoy) is a new file here that says
+//! A new one (Redis, Envoy) is a new file here that says
 //! what to install when it is missing and which placeholders it fills, a
 //! variant of [`Need`] pointing at them, and its start in the scenario
 //! runner.
@@ -11,6 +11,7 @@
 pub mod browser;
 pub mod ddagent;
 pub mod docker;
+pub mod kafka;
 pub mod postgres;
 pub mod prometheus;
 pub mod rotel;
@@ -26,6 +27,8 @@ pub enum Need {
     Browser,
     /// Datadog's test agent and a DogStatsD port.
     DatadogAgent,
+    /// A Kafka-protocol broker of its own per run.
+    Kafka,
     /// A fresh PostgreSQL database per run.
     Postgres,
     /// A throwaway Prometheus scraping the processes; `[[expect.promql]]`.
@@ -38,6 +41,7 @@ impl Need {
         match self {
             Need::Browser => browser::missing(),
             Need::DatadogAgent => ddagent::missing(),
+            Need::Kafka => kafka::missing(),
             Need::Postgres => postgres::missing(),
             Need::Prometheus => prometheus::missing(),
         }
@@ -48,6 +52,7 @@ impl Need {
         match self {
             Need::Browser | Need::Prometheus => &[],
             Need::DatadogAgent => ddagent::PLACEHOLDERS,
+            Need::Kafka => kafka::PLACEHOLDERS,
             Need::Postgres => postgres::PLACEHOLDERS,
         }
     }
@@ -57,6 +62,7 @@ impl Need {
 #[derive(Default)]
 pub struct Shared {
     postgres: Option<Option<postgres::Postgres>>,
+    kafka: Option<kafka::Kafka>,
 }
 
 impl Shared {
@@ -67,5 +73,14 @@ impl Shared {
             self.postgres = Some(postgres::Postgres::provide()?);
         }
         Ok(self.postgres.as_ref().and_then(Option::as_ref))
+    }
+
+    /// A Kafka broker, started the first time it is asked for.
+    pub async fn kafka(&mut self) -> Result<&kafka::Kafka> {
+        let kafka = match self.kafka.take() {
+            Some(kafka) => kafka,
+            None => kafka::Kafka::provide().await?,
+        };
+        Ok(self.kafka.insert(kafka))
     }
 }

@@ -28,6 +28,11 @@ const REQUIREMENTS: &[Requirement] = &[
         apt: &["gcc", "libc6-dev"],
     },
     Requirement {
+        what: "make (the Kafka example builds the librdkafka that rdkafka bundles)",
+        present: || tools::on_path("make").is_some(),
+        apt: &["make"],
+    },
+    Requirement {
         what: "protoc, the Protocol Buffers compiler (the gRPC example's build.rs)",
         present: || tools::on_path("protoc").is_some(),
         apt: &["protobuf-compiler"],

@@ -41,6 +41,8 @@ pub struct CargoTool<'a> {
     /// `--locked`: use the crate's own lock file. Off only where that lock
     /// names a version the registry no longer serves.
     pub locked: bool,
+    /// Cargo features to enable (`--features`), e.g. a storage engine.
+    pub features: &'a [&'a str],
 }
 
 impl CargoTool<'_> {
@@ -75,6 +77,10 @@ impl CargoTool<'_> {
         ];
         if self.locked {
             args.push("--locked");
+        }
+        let features = self.features.join(",");
+        if !features.is_empty() {
+            args.extend(["--features", &features]);
         }
         proc::run("cargo", &args).with_context(|| {
             format!("installing {} failed; it needs crates.io", self.krate)

@@ -181,7 +181,7 @@ async fn run_step(
         Step::Snippets => snippets::step(),
         Step::Fmt => cargo::fmt(),
         Step::Clippy => cargo::clippy(),
-        Step::Test => cargo::test(shared),
+        Step::Test => cargo::test(shared).await,
         Step::Standalone => checks::standalone::run(example),
         Step::Scenarios => {
             let scenario_options = scenario::Options {

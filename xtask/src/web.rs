@@ -108,6 +108,7 @@ pub fn wasm_bindgen_cli() -> Result<PathBuf> {
         binary: "wasm-bindgen",
         // Its own lock names a crate version the registry no longer serves.
         locked: false,
+        features: &[],
     }
     .install()
 }

@@ -5,8 +5,8 @@
 //!
 //! Written here rather than taken from a crate: the tonic instrumentation on
 //! crates.io still emits the deprecated names (`rpc.system`, `rpc.service`,
-//! `rpc.grpc.status_code`) and marks every non-OK status as an error on the
-//! server too. A gRPC call is an HTTP/2 request whose status comes in the
+//! `rpc.grpc.status_code`), which the pinned conventions replace. A gRPC
+//! call is an HTTP/2 request whose status comes in the
 //! headers or in the trailers after the last message, so a layer that sees the
 //! request and wraps the response body sees the whole call.
 

@@ -22,6 +22,7 @@ const OHA: CargoTool<'static> = CargoTool {
     version: "1.16.0",
     binary: "oha",
     locked: true,
+    features: &[],
 };
 
 /// The pinned `oha`, installed first if it is not.

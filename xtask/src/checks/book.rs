@@ -18,6 +18,7 @@ pub fn mdbook() -> Result<PathBuf> {
         version: MDBOOK_VERSION,
         binary: "mdbook",
         locked: true,
+        features: &[],
     }
     .install()
 }

@@ -61,32 +61,35 @@ pub fn clippy() -> Result<Outcome> {
 }
 
 /// `cargo test --workspace`, with `DATABASE_URL` for the examples that need
-/// PostgreSQL; without PostgreSQL, their tests are left out and the step
-/// reports a skip (a failure with `--require-all`).
-pub fn test(shared: &mut services::Shared) -> Result<Outcome> {
+/// PostgreSQL and `KAFKA_BROKERS` for those that need Kafka; without
+/// PostgreSQL, its examples' tests are left out and the step reports a skip
+/// (a failure with `--require-all`).
+pub async fn test(shared: &mut services::Shared) -> Result<Outcome> {
+    let mut env: Vec<(&str, String)> = Vec::new();
+    if !scenario::examples_needing(Need::Kafka)?.is_empty() {
+        env.push(("KAFKA_BROKERS", shared.kafka().await?.brokers.clone()));
+    }
     let needing = scenario::examples_needing(Need::Postgres)?;
-    let args = ["test", "--workspace", "--locked"];
-    if needing.is_empty() {
-        proc::run("cargo", &args)?;
-        return Ok(Outcome::Passed);
+    let mut args = vec!["test", "--workspace", "--locked"];
+    let mut skipped = None;
+    if !needing.is_empty() {
+        match shared.postgres()? {
+            Some(postgres) => env.push(("DATABASE_URL", postgres.admin_url.clone())),
+            None => {
+                for example in &needing {
+                    args.extend(["--exclude", example.package.as_str()]);
+                }
+                let names: Vec<&str> =
+                    needing.iter().map(|e| e.package.as_str()).collect();
+                skipped = Some(format!(
+                    "tests of {} not run: {}",
+                    names.join(", "),
+                    postgres::INSTALL_HINT
+                ));
+            }
+        }
     }
-    if let Some(postgres) = shared.postgres()? {
-        proc::run_with_env(
-            "cargo",
-            &args,
-            &[("DATABASE_URL", &postgres.admin_url)],
-        )?;
-        return Ok(Outcome::Passed);
-    }
-    let mut args: Vec<&str> = args.to_vec();
-    for example in &needing {
-        args.extend(["--exclude", example.package.as_str()]);
-    }
-    proc::run("cargo", &args)?;
-    let names: Vec<&str> = needing.iter().map(|e| e.package.as_str()).collect();
-    Ok(Outcome::Skipped(format!(
-        "tests of {} not run: {}",
-        names.join(", "),
-        postgres::INSTALL_HINT
-    )))
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    proc::run_with_env("cargo", &args, &env)?;
+    Ok(skipped.map_or(Outcome::Passed, Outcome::Skipped))
 }

@@ -25,6 +25,7 @@ use crate::services::Need;
 use crate::services::browser::Browser;
 use crate::services::ddagent::DdAgent;
 use crate::services::docker::{Backends, MetricQuery};
+use crate::services::kafka::{self, Kafka};
 use crate::services::postgres::{self, Postgres};
 use crate::services::prometheus::{self, Prometheus};
 use crate::services::rotel::Rotel;
@@ -127,6 +128,9 @@ pub struct Run<'a> {
 pub struct Session {
     pub servers: Vec<Server>,
     rotel: Option<Rotel>,
+    /// A broker of the run's own, so that no topic or consumer group
+    /// carries over from another run.
+    kafka: Option<Kafka>,
     pub agent: Option<DdAgent>,
     prometheus: Option<Prometheus>,
     /// Kept open until the spans arrived: a page sends its last ones late.
@@ -158,6 +162,8 @@ impl Session {
         if let Some(rotel) = self.rotel.take() {
             rotel.stop().await;
         }
+        // After the servers: a consumer commits its offsets as it stops.
+        drop(self.kafka.take());
         problems
     }
 
@@ -328,6 +334,11 @@ impl<'a> Run<'a> {
         let mut values = common_values(&self.example.dir, otlp_http);
         if let Some(url) = self.database_url {
             values.insert(postgres::PLACEHOLDERS[0].to_owned(), url.to_owned());
+        }
+        if scenario.needs(Need::Kafka) {
+            let broker = Kafka::start().await?;
+            values.insert(kafka::PLACEHOLDERS[0].to_owned(), broker.brokers.clone());
+            session.kafka = Some(broker);
         }
         if let Some(agent) = &session.agent {
             for (name, value) in agent.placeholders(self.protocol.as_str()) {
