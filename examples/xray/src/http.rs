@@ -19,8 +19,9 @@ use opentelemetry::global;
 use opentelemetry::metrics::{Histogram, Meter};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_semantic_conventions::attribute::{
-    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE,
-    SERVER_ADDRESS, SERVER_PORT, URL_FULL, URL_PATH, URL_SCHEME,
+    ERROR_TYPE, HTTP_REQUEST_METHOD, HTTP_REQUEST_RESEND_COUNT,
+    HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, SERVER_ADDRESS, SERVER_PORT, URL_FULL,
+    URL_PATH, URL_SCHEME,
 };
 use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
 use tower_http::trace::TraceLayer;
@@ -178,8 +179,21 @@ impl TracedClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
+        self.resend(request, 0).await
+    }
+
+    /// As [`TracedClient::send`], for a request sent `resend_count` times
+    /// before (a retry): its span carries `http.request.resend_count`.
+    pub async fn resend(
+        &self,
+        request: reqwest::RequestBuilder,
+        resend_count: u32,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let mut request = request.build()?;
         let span = client_span(&request);
+        if resend_count > 0 {
+            span.record(HTTP_REQUEST_RESEND_COUNT, i64::from(resend_count));
+        }
         global::get_text_map_propagator(|propagator| {
             propagator.inject_context(
                 &span.context(),
@@ -225,6 +239,7 @@ fn client_span(request: &reqwest::Request) -> Span {
         { SERVER_ADDRESS } = url.host_str().unwrap_or(""),
         { SERVER_PORT } = url.port_or_known_default().map(i64::from),
         { HTTP_RESPONSE_STATUS_CODE } = Empty,
+        { HTTP_REQUEST_RESEND_COUNT } = Empty,
         { ERROR_TYPE } = Empty,
     )
 }
