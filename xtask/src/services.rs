@@ -1,9 +1,9 @@
 //! The throwaway third-party programs scenarios need, each in a file of its
 //! own that starts it on free ports, says where it listens and stops it:
-//! PostgreSQL, a Kafka broker, Prometheus, rotel, Datadog's test agent, the
+//! PostgreSQL, Redis, a Kafka broker, Prometheus, rotel, Datadog's test agent, the
 //! browser, and the docker stack's backends. A scenario asks for them with `needs`.
 //!
-//! A new one (Redis, Envoy) is a new file here that says
+//! A new one (Envoy) is a new file here that says
 //! what to install when it is missing and which placeholders it fills, a
 //! variant of [`Need`] pointing at them, and its start in the scenario
 //! runner.
@@ -14,6 +14,7 @@ pub mod docker;
 pub mod kafka;
 pub mod postgres;
 pub mod prometheus;
+pub mod redis;
 pub mod rotel;
 
 use anyhow::Result;
@@ -33,6 +34,8 @@ pub enum Need {
     Postgres,
     /// A throwaway Prometheus scraping the processes; `[[expect.promql]]`.
     Prometheus,
+    /// A Redis of its own per run.
+    Redis,
 }
 
 impl Need {
@@ -44,6 +47,7 @@ impl Need {
             Need::Kafka => kafka::missing(),
             Need::Postgres => postgres::missing(),
             Need::Prometheus => prometheus::missing(),
+            Need::Redis => redis::missing(),
         }
     }
 
@@ -54,6 +58,7 @@ impl Need {
             Need::DatadogAgent => ddagent::PLACEHOLDERS,
             Need::Kafka => kafka::PLACEHOLDERS,
             Need::Postgres => postgres::PLACEHOLDERS,
+            Need::Redis => redis::PLACEHOLDERS,
         }
     }
 }
@@ -63,6 +68,7 @@ impl Need {
 pub struct Shared {
     postgres: Option<Option<postgres::Postgres>>,
     kafka: Option<kafka::Kafka>,
+    redis: Option<redis::Redis>,
 }
 
 impl Shared {
@@ -82,5 +88,14 @@ impl Shared {
             None => kafka::Kafka::provide().await?,
         };
         Ok(self.kafka.insert(kafka))
+    }
+
+    /// A Redis, started the first time it is asked for.
+    pub async fn redis(&mut self) -> Result<&redis::Redis> {
+        let redis = match self.redis.take() {
+            Some(redis) => redis,
+            None => redis::Redis::provide().await?,
+        };
+        Ok(self.redis.insert(redis))
     }
 }

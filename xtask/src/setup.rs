@@ -8,7 +8,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::services::{browser, docker, postgres, prometheus};
+use crate::services::{browser, docker, postgres, prometheus, redis};
 use crate::tools::{self, PythonTool};
 use crate::{proc, web};
 
@@ -41,6 +41,11 @@ const REQUIREMENTS: &[Requirement] = &[
         what: "PostgreSQL's server programs (the event-sourcing scenario)",
         present: || postgres::missing().is_none(),
         apt: &["postgresql", "postgresql-client"],
+    },
+    Requirement {
+        what: "Redis (the cache-aside example's tests and scenario)",
+        present: || redis::missing().is_none(),
+        apt: &["redis-server"],
     },
     Requirement {
         what: "Chromium and chromedriver (the browser scenarios)",

@@ -61,13 +61,17 @@ pub fn clippy() -> Result<Outcome> {
 }
 
 /// `cargo test --workspace`, with `DATABASE_URL` for the examples that need
-/// PostgreSQL and `KAFKA_BROKERS` for those that need Kafka; without
+/// PostgreSQL, `KAFKA_BROKERS` and `REDIS_URL` for those that need Kafka
+/// and Redis; without
 /// PostgreSQL, its examples' tests are left out and the step reports a skip
 /// (a failure with `--require-all`).
 pub async fn test(shared: &mut services::Shared) -> Result<Outcome> {
     let mut env: Vec<(&str, String)> = Vec::new();
     if !scenario::examples_needing(Need::Kafka)?.is_empty() {
         env.push(("KAFKA_BROKERS", shared.kafka().await?.brokers.clone()));
+    }
+    if !scenario::examples_needing(Need::Redis)?.is_empty() {
+        env.push(("REDIS_URL", shared.redis().await?.url.clone()));
     }
     let needing = scenario::examples_needing(Need::Postgres)?;
     let mut args = vec!["test", "--workspace", "--locked"];

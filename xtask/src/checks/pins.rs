@@ -106,7 +106,8 @@ fn set_version(item: &mut Item, version: &str) {
     }
 }
 
-/// Every way the examples and the lock disagree with the pin table.
+/// Every way the examples and the lock disagree with the pin table, and
+/// every binary name two examples share ([`super::binaries`]).
 /// With `write`, fixes the examples' versions instead of reporting them.
 pub fn check(write: bool) -> Result<Vec<String>> {
     check_in(&repo::root(), write)
@@ -116,7 +117,7 @@ pub fn check(write: bool) -> Result<Vec<String>> {
 pub fn check_in(root: &Path, write: bool) -> Result<Vec<String>> {
     let pins = table_in(root)?;
     let exceptions = exceptions(root)?;
-    let mut problems = Vec::new();
+    let mut problems = super::binaries::collisions(root)?;
     let mut manifests = Vec::new();
     for example in repo::examples_in(root)? {
         for manifest in example.manifests()? {

@@ -28,6 +28,7 @@ use crate::services::docker::{Backends, MetricQuery};
 use crate::services::kafka::{self, Kafka};
 use crate::services::postgres::{self, Postgres};
 use crate::services::prometheus::{self, Prometheus};
+use crate::services::redis::{self, Redis};
 use crate::services::rotel::Rotel;
 
 /// How long a process may take to print its `listening on` line.
@@ -131,6 +132,8 @@ pub struct Session {
     /// A broker of the run's own, so that no topic or consumer group
     /// carries over from another run.
     kafka: Option<Kafka>,
+    /// A Redis of the run's own, empty.
+    redis: Option<Redis>,
     pub agent: Option<DdAgent>,
     prometheus: Option<Prometheus>,
     /// Kept open until the spans arrived: a page sends its last ones late.
@@ -164,6 +167,7 @@ impl Session {
         }
         // After the servers: a consumer commits its offsets as it stops.
         drop(self.kafka.take());
+        drop(self.redis.take());
         problems
     }
 
@@ -339,6 +343,11 @@ impl<'a> Run<'a> {
             let broker = Kafka::start().await?;
             values.insert(kafka::PLACEHOLDERS[0].to_owned(), broker.brokers.clone());
             session.kafka = Some(broker);
+        }
+        if scenario.needs(Need::Redis) {
+            let server = Redis::provide().await?;
+            values.insert(redis::PLACEHOLDERS[0].to_owned(), server.url.clone());
+            session.redis = Some(server);
         }
         if let Some(agent) = &session.agent {
             for (name, value) in agent.placeholders(self.protocol.as_str()) {

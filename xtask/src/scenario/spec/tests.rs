@@ -42,8 +42,8 @@ fn a_typo_in_a_closed_set_is_an_error_with_line_and_key() {
             "{message}"
         );
     }
-    let message = error(&format!("needs = [\"redis\"]\n{MINIMAL}"));
-    assert!(message.contains("unknown variant `redis`"), "{message}");
+    let message = error(&format!("needs = [\"memcached\"]\n{MINIMAL}"));
+    assert!(message.contains("unknown variant `memcached`"), "{message}");
     let message = error(&format!("protocols = [\"http\"]\n{MINIMAL}"));
     assert!(message.contains("unknown variant `http`"), "{message}");
 }
