@@ -415,8 +415,9 @@ impl Call {
     }
 }
 
-/// A call dropped within a tenth of its deadline, and at least this, of the
-/// deadline counts as having exceeded it (tokio's timers tick every 1 ms).
+/// A call dropped with less than a tenth of its deadline left (or less
+/// than this, if that is more) counts as having exceeded it; tokio's timers
+/// tick every 1 ms.
 const MIN_SLACK: Duration = Duration::from_millis(5);
 
 impl Drop for Call {
