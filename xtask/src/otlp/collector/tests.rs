@@ -180,6 +180,62 @@ async fn http_accepts_protobuf_json_and_gzip() {
     );
 }
 
+/// Sends `body` to `/v1/traces` in HTTP/1.1 chunks of `chunk` bytes, with no
+/// `content-length`, the way Envoy's and Traefik's OpenTelemetry exporters
+/// send theirs; returns the response's status line.
+async fn post_chunked(
+    collector: &Collector,
+    encoding: Option<&str>,
+    body: &[u8],
+    chunk: usize,
+) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let address = collector.http_endpoint().replace("http://", "");
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let mut request = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: {address}\r\n\
+         content-type: application/x-protobuf\r\n\
+         transfer-encoding: chunked\r\nconnection: close\r\n"
+    );
+    if let Some(encoding) = encoding {
+        request += &format!("content-encoding: {encoding}\r\n");
+    }
+    request += "\r\n";
+    let mut bytes = request.into_bytes();
+    for piece in body.chunks(chunk) {
+        bytes.extend(format!("{:x}\r\n", piece.len()).as_bytes());
+        bytes.extend(piece);
+        bytes.extend(b"\r\n");
+    }
+    bytes.extend(b"0\r\n\r\n");
+    stream.write_all(&bytes).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let status = response.split(|b| *b == b'\r').next().unwrap_or_default();
+    String::from_utf8_lossy(status).into_owned()
+}
+
+#[tokio::test]
+async fn http_accepts_chunked_bodies_plain_and_gzip() {
+    let collector = Collector::start(0, 0).await.unwrap();
+    let protobuf = one_span("chunked").encode_to_vec();
+
+    let plain = post_chunked(&collector, None, &protobuf, 7).await;
+    let zipped = post_chunked(&collector, Some("gzip"), &gzip(&protobuf), 5).await;
+
+    assert_eq!(plain, "HTTP/1.1 200 OK");
+    assert_eq!(zipped, "HTTP/1.1 200 OK");
+    let received = collector.store.snapshot();
+    let names: Vec<_> = received.spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["chunked", "chunked"]);
+    // A body cut short in a chunk is refused and adds nothing.
+    let cut =
+        post_chunked(&collector, None, &protobuf[..protobuf.len() / 2], 7).await;
+    assert!(cut.starts_with("HTTP/1.1 400"), "{cut}");
+    assert_eq!(collector.store.snapshot().spans.len(), 2);
+}
+
 #[tokio::test]
 async fn http_json_metrics_and_logs_follow_the_specification_examples() {
     let collector = Collector::start(0, 0).await.unwrap();
