@@ -164,7 +164,9 @@ impl Retrier {
             retry.attempts = Empty,
             retry.outcome = Empty,
         );
-        let may_retry = request().build().is_ok_and(|r| safe_to_repeat(&r));
+        let probe = request().build().ok();
+        let may_retry = probe.as_ref().is_some_and(safe_to_repeat);
+        let method = probe.map_or(Method::POST, |r| r.method().clone());
         // Every operation earns the budget a fraction of a retry.
         self.budget.deposit();
         let sent = AtomicU32::new(0);
@@ -224,9 +226,7 @@ impl Retrier {
             let message = match outcome {
                 Outcome::NotRetried => format!(
                     "{failure}; not retried: {} without an {IDEMPOTENCY_KEY}",
-                    request()
-                        .build()
-                        .map_or(Method::POST, |r| r.method().clone())
+                    method
                 ),
                 Outcome::BudgetExhausted => {
                     format!("{failure}; retry budget exhausted")
