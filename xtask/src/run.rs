@@ -142,6 +142,9 @@ fn print_addresses(scenario: &spec::Scenario, session: &Session) {
     println!("\nrunning:");
     for server in &session.servers {
         println!("  {:<24} {}", server.process.name, server.url);
+        if let Some(admin) = &server.admin_url {
+            println!("  {:<24} {admin}", format!("{}.admin", server.process.name));
+        }
     }
     if let Some(first) = scenario.traffic.first() {
         let server = first

@@ -1,16 +1,17 @@
 //! The throwaway third-party programs scenarios need, each in a file of its
 //! own that starts it on free ports, says where it listens and stops it:
-//! PostgreSQL, Redis, a Kafka broker, Prometheus, rotel, Datadog's test agent, the
-//! browser, and the docker stack's backends. A scenario asks for them with `needs`.
+//! PostgreSQL, Redis, a Kafka broker, Envoy, Prometheus, rotel, Datadog's
+//! test agent, the browser, and the docker stack's backends. A scenario asks
+//! for them with `needs`.
 //!
-//! A new one (Envoy) is a new file here that says
-//! what to install when it is missing and which placeholders it fills, a
-//! variant of [`Need`] pointing at them, and its start in the scenario
-//! runner.
+//! A new one is a new file here that says what to install when it is
+//! missing and which placeholders it fills, a variant of [`Need`] pointing
+//! at them, and its start in the scenario runner.
 
 pub mod browser;
 pub mod ddagent;
 pub mod docker;
+pub mod envoy;
 pub mod kafka;
 pub mod postgres;
 pub mod prometheus;
@@ -28,6 +29,8 @@ pub enum Need {
     Browser,
     /// Datadog's test agent and a DogStatsD port.
     DatadogAgent,
+    /// Envoy, for the `[[process]]` entries that are one (`envoy = ...`).
+    Envoy,
     /// A Kafka-protocol broker of its own per run.
     Kafka,
     /// A fresh PostgreSQL database per run.
@@ -44,6 +47,7 @@ impl Need {
         match self {
             Need::Browser => browser::missing(),
             Need::DatadogAgent => ddagent::missing(),
+            Need::Envoy => envoy::missing(),
             Need::Kafka => kafka::missing(),
             Need::Postgres => postgres::missing(),
             Need::Prometheus => prometheus::missing(),
@@ -54,7 +58,7 @@ impl Need {
     /// The `{placeholders}` it fills in the processes' `env`.
     pub fn placeholders(self) -> &'static [&'static str] {
         match self {
-            Need::Browser | Need::Prometheus => &[],
+            Need::Browser | Need::Envoy | Need::Prometheus => &[],
             Need::DatadogAgent => ddagent::PLACEHOLDERS,
             Need::Kafka => kafka::PLACEHOLDERS,
             Need::Postgres => postgres::PLACEHOLDERS,

@@ -1,7 +1,8 @@
 //! What the embedded collector received, flattened from OTLP's nested
 //! resource → scope → item shape into one record per span, metric and log.
 
-use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -133,11 +134,13 @@ pub enum Place {
     LogRecord,
 }
 
-/// The first thing that carried an attribute key.
+/// The first thing that carried an attribute key, and every service whose
+/// telemetry did.
 #[derive(Debug, Clone)]
 pub struct KeySeen {
     /// For messages: `span "GET /hello" of axum-quickstart`.
     pub owner: String,
+    pub services: BTreeSet<String>,
 }
 
 /// Collects keys, keeping the first owner of each. By place, then by key,
@@ -147,11 +150,25 @@ pub struct KeySeen {
 struct Keys(BTreeMap<Place, BTreeMap<String, KeySeen>>);
 
 impl Keys {
-    fn add(&mut self, kvs: &[KeyValue], place: Place, owner: impl Fn() -> String) {
+    fn add(
+        &mut self,
+        kvs: &[KeyValue],
+        place: Place,
+        service: &str,
+        owner: impl Fn() -> String,
+    ) {
         let seen = self.0.entry(place).or_default();
         for kv in kvs {
-            if !seen.contains_key(kv.key.as_str()) {
-                seen.insert(kv.key.clone(), KeySeen { owner: owner() });
+            match seen.get_mut(kv.key.as_str()) {
+                Some(seen) if seen.services.contains(service) => {}
+                Some(seen) => {
+                    seen.services.insert(service.to_owned());
+                }
+                None => {
+                    let services = BTreeSet::from([service.to_owned()]);
+                    let owner = owner();
+                    seen.insert(kv.key.clone(), KeySeen { owner, services });
+                }
             }
         }
     }
@@ -163,12 +180,12 @@ impl Keys {
         service: &str,
     ) {
         if let Some(resource) = resource {
-            self.add(&resource.attributes, Place::Resource, || {
+            self.add(&resource.attributes, Place::Resource, service, || {
                 format!("the resource of {service}")
             });
         }
         if let Some(scope) = scope {
-            self.add(&scope.attributes, Place::Scope, || {
+            self.add(&scope.attributes, Place::Scope, service, || {
                 format!("the scope {:?} of {service}", scope.name)
             });
         }
@@ -188,14 +205,14 @@ fn keys_of_traces(export: &ExportTraceServiceRequest) -> Keys {
             );
             for span in &ss.spans {
                 let owner = || format!("span {:?} of {service}", span.name);
-                keys.add(&span.attributes, Place::Span, owner);
+                keys.add(&span.attributes, Place::Span, &service, owner);
                 for event in &span.events {
-                    keys.add(&event.attributes, Place::SpanEvent, || {
+                    keys.add(&event.attributes, Place::SpanEvent, &service, || {
                         format!("event {:?} of {}", event.name, owner())
                     });
                 }
                 for link in &span.links {
-                    keys.add(&link.attributes, Place::Link, || {
+                    keys.add(&link.attributes, Place::Link, &service, || {
                         format!("a link of {}", owner())
                     });
                 }
@@ -220,7 +237,7 @@ fn keys_of_metrics(export: &ExportMetricsServiceRequest) -> Keys {
                 let owner = || format!("metric {:?} of {service}", metric.name);
                 let points = point_attributes(metric);
                 for attributes in points {
-                    keys.add(attributes, Place::DataPoint, owner);
+                    keys.add(attributes, Place::DataPoint, &service, owner);
                 }
             }
         }
@@ -240,7 +257,7 @@ fn keys_of_logs(export: &ExportLogsServiceRequest) -> Keys {
                 &service,
             );
             for log in &sl.log_records {
-                keys.add(&log.attributes, Place::LogRecord, || {
+                keys.add(&log.attributes, Place::LogRecord, &service, || {
                     let body =
                         log.body.as_ref().map(any_value_json).unwrap_or(Value::Null);
                     format!("a log record of {service} ({body})")
@@ -281,7 +298,14 @@ impl Store {
         received.requests.push(request);
         for (place, by_key) in keys.0 {
             for (key, seen) in by_key {
-                received.keys.entry((place, key)).or_insert(seen);
+                match received.keys.entry((place, key)) {
+                    Entry::Occupied(mut kept) => {
+                        kept.get_mut().services.extend(seen.services);
+                    }
+                    Entry::Vacant(new) => {
+                        new.insert(seen);
+                    }
+                }
             }
         }
         update(&mut received);

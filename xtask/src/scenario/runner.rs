@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
 use super::expect::{self, Observed, Visible};
-use super::spec::{PrometheusSetup, Protocol, Scenario, Tier};
+use super::spec::{self, Process, PrometheusSetup, Protocol, Scenario, Tier};
 use super::traffic::{self, Server};
 use crate::otlp::collector::Collector;
 use crate::otlp::received::Received;
@@ -25,6 +25,7 @@ use crate::services::Need;
 use crate::services::browser::Browser;
 use crate::services::ddagent::DdAgent;
 use crate::services::docker::{Backends, MetricQuery};
+use crate::services::envoy::Envoy;
 use crate::services::kafka::{self, Kafka};
 use crate::services::postgres::{self, Postgres};
 use crate::services::prometheus::{self, Prometheus};
@@ -157,7 +158,7 @@ impl Session {
             prometheus.stop().await;
         }
         let mut problems = Vec::new();
-        for server in self.servers.iter_mut().rev() {
+        for server in self.servers.iter_mut().rev().filter(|s| !s.lingers) {
             if let Err(e) = server.process.stop(EXIT_DEADLINE).await {
                 problems.push(format!("{e:#}"));
             }
@@ -171,9 +172,19 @@ impl Session {
         problems
     }
 
+    /// Stops the servers that linger (Envoy): what they send has been
+    /// read, or will not be. Their exit status is theirs, not judged.
+    pub async fn stop_lingering(&mut self) {
+        for server in self.servers.iter_mut().rev().filter(|s| s.lingers) {
+            server.process.signal(proc::Signal::Terminate);
+            let _ = server.process.wait_exit(EXIT_DEADLINE).await;
+        }
+    }
+
     /// Stops everything still running, whatever happened before.
     pub async fn stop_all(&mut self) -> Vec<String> {
         let problems = self.stop_processes().await;
+        self.stop_lingering().await;
         if let Some(agent) = self.agent.take() {
             agent.stop().await;
         }
@@ -276,6 +287,7 @@ impl<'a> Run<'a> {
                         &registry,
                         &received,
                         &scenario.own_attributes,
+                        &scenario.third_party,
                     );
                     if failures.is_empty() {
                         return Ok(received);
@@ -290,6 +302,7 @@ impl<'a> Run<'a> {
                 })
             }
         };
+        session.stop_lingering().await;
         match session.browser.take() {
             Some(browser) if received.is_err() => {
                 let console = browser.console().await;
@@ -331,11 +344,18 @@ impl<'a> Run<'a> {
         if scenario.needs(Need::DatadogAgent) {
             session.agent = Some(DdAgent::start().await?);
         }
-        let otlp_http = match self.stack {
-            Some(stack) => stack.otlp_http.clone(),
-            None => collector.http_endpoint(),
+        let (otlp_grpc, otlp_http) = match self.stack {
+            Some(stack) => (
+                stack.otlp_endpoint(Protocol::Grpc.as_str()).to_owned(),
+                stack.otlp_http.clone(),
+            ),
+            None => (collector.grpc_endpoint(), collector.http_endpoint()),
         };
-        let mut values = common_values(&self.example.dir, otlp_http);
+        let mut values = common_values(&self.example.dir, otlp_grpc, otlp_http);
+        for address in spec::ADDRESSES {
+            let port = port_of(&values[*address])?;
+            values.insert(format!("{address}.port"), port);
+        }
         if let Some(url) = self.database_url {
             values.insert(postgres::PLACEHOLDERS[0].to_owned(), url.to_owned());
         }
@@ -355,39 +375,23 @@ impl<'a> Run<'a> {
             }
         }
         for process in &scenario.process {
-            let mut command =
-                Command::new(repo::target_dir().join("debug").join(&process.bin));
-            command
-                .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-                .env("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str())
-                .env("RUST_LOG", "info")
-                .env("NO_COLOR", "1");
-            if !process.until_exit {
-                // A free port, unless the scenario's `env` says otherwise.
-                command.env("PORT", "0");
-            }
-            for (key, value) in &process.env {
-                command.env(key, fill(value, &values));
-            }
-            if process.until_exit {
-                let finished =
-                    proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE)
-                        .await?;
-                if !finished.status.success() {
-                    anyhow::bail!(
-                        "{} failed ({}):\n{}",
-                        process.name,
-                        finished.status,
-                        finished.printed()
-                    );
+            let server = match (&process.bin, &process.envoy) {
+                (_, Some(config)) => self.envoy(process, config, &values).await?,
+                (Some(bin), None) => {
+                    match self
+                        .process(process, bin, &endpoint, &values, session)
+                        .await?
+                    {
+                        Some(server) => server,
+                        None => continue,
+                    }
                 }
-                session
-                    .jobs
-                    .push((process.name.clone(), finished.printed()));
-                continue;
-            }
-            let server = serve(&process.name, &mut command).await?;
+                (None, None) => {
+                    anyhow::bail!("{}: neither bin nor envoy", process.name)
+                }
+            };
             values.insert(format!("{}.url", process.name), server.url.clone());
+            values.insert(format!("{}.port", process.name), port_of(&server.url)?);
             session.servers.push(server);
         }
         if let Some(setup) = &scenario.prometheus {
@@ -395,6 +399,75 @@ impl<'a> Run<'a> {
                 Some(start_prometheus(setup, &session.servers).await?);
         }
         Ok(())
+    }
+
+    /// Starts one binary of the example: a server, returned once it is
+    /// ready, or a job, run to its end (`None`).
+    async fn process(
+        &self,
+        process: &Process,
+        bin: &str,
+        endpoint: &str,
+        values: &BTreeMap<String, String>,
+        session: &mut Session,
+    ) -> Result<Option<Server>> {
+        let mut command = Command::new(repo::target_dir().join("debug").join(bin));
+        command
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        if !process.until_exit {
+            // A free port, unless the scenario's `env` says otherwise.
+            command.env("PORT", "0");
+        }
+        for (key, value) in &process.env {
+            command.env(key, fill(value, values));
+        }
+        if process.until_exit {
+            let finished =
+                proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE).await?;
+            if !finished.status.success() {
+                anyhow::bail!(
+                    "{} failed ({}):\n{}",
+                    process.name,
+                    finished.status,
+                    finished.printed()
+                );
+            }
+            session
+                .jobs
+                .push((process.name.clone(), finished.printed()));
+            return Ok(None);
+        }
+        Ok(Some(serve(&process.name, &mut command).await?))
+    }
+
+    /// Starts an Envoy from the example's configuration `config`, filled in
+    /// with the run's values and the ports chosen for it. It lingers: its
+    /// metrics leave on a timer, so it stops after they have been read.
+    async fn envoy(
+        &self,
+        process: &Process,
+        config: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Server> {
+        let path = self.example.dir.join(config);
+        let template = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", repo::relative(&path)))?;
+        let envoy = Envoy::start(&process.name, |ports| {
+            let mut values = values.clone();
+            values.insert("port".into(), ports.listener.to_string());
+            values.insert("admin_port".into(), ports.admin.to_string());
+            fill(&template, &values)
+        })
+        .await?;
+        Ok(Server {
+            process: envoy.process,
+            url: envoy.url,
+            admin_url: Some(envoy.admin_url),
+            lingers: true,
+        })
     }
 
     /// The scenario's traffic, its browser steps, and its PromQL
@@ -470,13 +543,18 @@ impl<'a> Run<'a> {
 pub async fn serve(name: &str, command: &mut Command) -> Result<Server> {
     let mut process = Running::spawn(name, command)?;
     let url = process.wait_for_line(READY_PREFIX, READY_DEADLINE).await?;
-    Ok(Server { process, url })
+    Ok(Server::new(process, url))
 }
 
 /// The values of the placeholders every scenario may use
 /// (`spec::PLACEHOLDERS`).
-fn common_values(example_dir: &Path, otlp_http: String) -> BTreeMap<String, String> {
+fn common_values(
+    example_dir: &Path,
+    otlp_grpc: String,
+    otlp_http: String,
+) -> BTreeMap<String, String> {
     BTreeMap::from([
+        ("otlp_grpc".to_owned(), otlp_grpc),
         ("dir".to_owned(), example_dir.to_string_lossy().into_owned()),
         (
             "target".to_owned(),
@@ -484,6 +562,15 @@ fn common_values(example_dir: &Path, otlp_http: String) -> BTreeMap<String, Stri
         ),
         ("otlp_http".to_owned(), otlp_http),
     ])
+}
+
+/// The port of `http://HOST:PORT`, as text.
+fn port_of(url: &str) -> Result<String> {
+    let port = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.port_or_known_default())
+        .with_context(|| format!("{url:?} is not an address with a port"))?;
+    Ok(port.to_string())
 }
 
 /// `value` with each `{placeholder}` replaced (the spec checked at load
@@ -542,7 +629,8 @@ mod tests {
 
     #[test]
     fn every_common_placeholder_has_a_value() {
-        let values = common_values(Path::new("/x"), "http://c".into());
+        let values =
+            common_values(Path::new("/x"), "http://g".into(), "http://c".into());
         let names: Vec<&str> = values.keys().map(String::as_str).collect();
         let mut declared = crate::scenario::spec::PLACEHOLDERS.to_vec();
         declared.sort_unstable();

@@ -45,6 +45,12 @@ pub struct Scenario {
     pub expect: Expect,
     #[serde(default)]
     pub snapshot: Snapshot,
+    /// Services whose telemetry a third-party program makes (an Envoy's
+    /// `service_name`): their spans and metrics are expected like any
+    /// other, but their names are the program's, not judged against the
+    /// semantic conventions.
+    #[serde(default)]
+    pub third_party: Vec<String>,
     /// Namespaces of attribute keys and metric names the example defines
     /// itself (`"gateway.*"`), or single names (`"app.greeting.size"`):
     /// every other name that arrives must be a semantic convention's.
@@ -99,18 +105,26 @@ impl Tier {
     }
 }
 
-/// One process of the example.
+/// One process of the example: a binary of its package, or an Envoy.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Process {
     /// Name used in messages and in `{name.url}` references.
     pub name: String,
     /// The binary (a `[[bin]]` of the example's package).
-    pub bin: String,
-    /// Extra variables. Placeholders: `{other.url}` (an earlier process's
-    /// address), `{dir}` (the example's directory), `{target}` (Cargo's
-    /// target directory), `{otlp_http}` (the collector's OTLP/HTTP address),
-    /// and those of the scenario's `needs`.
+    pub bin: Option<String>,
+    /// Instead of `bin`: an Envoy (the scenario must say
+    /// `needs = ["envoy"]`) run from this configuration, a file of the
+    /// example whose placeholders are filled in first: `{port}` and
+    /// `{admin_port}` (its own, chosen by the runner), `{other.port}` (an
+    /// earlier process's), `{otlp_http.port}`, `{otlp_grpc.port}`. Its
+    /// admin interface takes traffic as `to = "NAME.admin"`.
+    pub envoy: Option<String>,
+    /// Extra variables. Placeholders: `{other.url}` and `{other.port}` (an
+    /// earlier process's address), `{dir}` (the example's directory),
+    /// `{target}` (Cargo's target directory), `{otlp_http}` and
+    /// `{otlp_grpc}` (the collector's addresses), and those of the
+    /// scenario's `needs`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// A job, not a server: it runs to completion (and must succeed) before
@@ -120,7 +134,10 @@ pub struct Process {
 }
 
 /// The placeholders every scenario may use.
-pub const PLACEHOLDERS: &[&str] = &["dir", "target", "otlp_http"];
+pub const PLACEHOLDERS: &[&str] = &["dir", "target", "otlp_grpc", "otlp_http"];
+
+/// The addresses whose port is a placeholder too (`{otlp_http.port}`).
+pub const ADDRESSES: &[&str] = &["otlp_grpc", "otlp_http"];
 
 /// One request, sent in order, after every process is ready.
 #[derive(Debug, Deserialize)]
@@ -579,6 +596,11 @@ pub struct Snapshot {
     /// (a controller's no-op reconciles).
     #[serde(default)]
     pub distinct: bool,
+    /// Some sibling spans run concurrently (a mirrored request beside the
+    /// real one): which ends first varies from run to run, so the
+    /// waterfall is compared by its rows and labels, not its bars.
+    #[serde(default)]
+    pub concurrent: bool,
 }
 
 /// Reads and checks a `scenario.toml`; errors name the file (and, for
@@ -586,8 +608,12 @@ pub struct Snapshot {
 pub fn load(path: &Path) -> Result<Scenario> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read {}", relative(path)))?;
-    parse(&text)
-        .with_context(|| format!("{} is not a valid scenario", relative(path)))
+    let scenario = parse(&text)
+        .with_context(|| format!("{} is not a valid scenario", relative(path)))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    placeholders::check_envoy_configs(&scenario, dir)
+        .with_context(|| format!("{} is not a valid scenario", relative(path)))?;
+    Ok(scenario)
 }
 
 /// Parses and checks a scenario's text.
@@ -639,38 +665,45 @@ fn check(scenario: &Scenario) -> Result<()> {
             .iter()
             .any(|p| p.name == name && !p.until_exit)
     };
-    for (i, p) in scenario.process.iter().enumerate() {
-        let earlier: Vec<&str> = scenario.process[..i]
-            .iter()
-            .filter(|p| !p.until_exit)
-            .map(|p| p.name.as_str())
-            .collect();
-        for (key, value) in &p.env {
-            for placeholder in placeholders(value) {
-                let known = PLACEHOLDERS.contains(&placeholder)
-                    || scenario
-                        .needs
-                        .iter()
-                        .any(|n| n.placeholders().contains(&placeholder))
-                    || placeholder
-                        .strip_suffix(".url")
-                        .is_some_and(|name| earlier.contains(&name));
-                if !known {
-                    bail!(
-                        "[[process]] {:?}: env {key} uses {{{placeholder}}}, which nothing \
-                         defines; known here: {}",
-                        p.name,
-                        known_placeholders(scenario, &earlier).join(", ")
-                    );
-                }
+    for p in &scenario.process {
+        match (&p.bin, &p.envoy) {
+            (Some(_), None) => {}
+            (None, Some(_)) if !scenario.needs(Need::Envoy) => {
+                bail!(
+                    "[[process]] {:?} is an Envoy: it needs `needs = [\"envoy\"]`",
+                    p.name
+                )
             }
+            (None, Some(_)) if !p.env.is_empty() || p.until_exit => bail!(
+                "[[process]] {:?} is an Envoy: its configuration file says everything; \
+                 it takes no env and is no job",
+                p.name
+            ),
+            (None, Some(_)) => {}
+            _ => bail!("[[process]] {:?} has exactly one of bin, envoy", p.name),
         }
     }
+    placeholders::check_env(scenario)?;
+    let envoy = |name: &str| {
+        scenario
+            .process
+            .iter()
+            .any(|p| p.name == name && p.envoy.is_some())
+    };
     for t in &scenario.traffic {
         if let Some(to) = &t.to
             && !process(to)
+            && !to.strip_suffix(".admin").is_some_and(envoy)
         {
-            bail!("[[traffic]] to {to:?}, but no serving [[process]] has that name");
+            bail!(
+                "[[traffic]] to {to:?}, but no serving [[process]] has that name (an \
+                 Envoy's admin interface is \"NAME.admin\")"
+            );
+        }
+    }
+    for name in &scenario.third_party {
+        if !scenario.expect.services.contains(name) {
+            bail!("third_party names {name:?}, which expect.services does not list");
         }
     }
     if !scenario.browser.is_empty() && !scenario.needs(Need::Browser) {
@@ -713,33 +746,9 @@ fn check(scenario: &Scenario) -> Result<()> {
     Ok(())
 }
 
-fn known_placeholders(scenario: &Scenario, earlier: &[&str]) -> Vec<String> {
-    let mut known: Vec<String> =
-        PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect();
-    for need in &scenario.needs {
-        known.extend(need.placeholders().iter().map(|p| format!("{{{p}}}")));
-    }
-    known.extend(earlier.iter().map(|name| format!("{{{name}.url}}")));
-    known
-}
-
-/// The `{name}` placeholders in `value`: braces around a name of letters,
-/// digits, `_`, `-` and `.` (JSON such as `{"a": 1}` is not one).
-pub fn placeholders(value: &str) -> Vec<&str> {
-    let mut found = Vec::new();
-    let mut rest = value;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        let end = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "_-.".contains(c)))
-            .unwrap_or(after.len());
-        if end > 0 && after[end..].starts_with('}') {
-            found.push(&after[..end]);
-        }
-        rest = after;
-    }
-    found
-}
+mod placeholders;
+#[cfg(test)]
+use placeholders::placeholders;
 
 #[cfg(test)]
 mod tests;

