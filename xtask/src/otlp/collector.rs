@@ -1,5 +1,6 @@
 //! The embedded OTLP collector: gRPC (tonic) and HTTP (axum, protobuf and JSON,
-//! gzip accepted) receivers for traces, metrics and logs, writing into a [`Store`].
+//! gzip accepted) receivers for traces, metrics and logs, writing into a [`Store`];
+//! on the HTTP port too, Zipkin's v2 JSON (`zipkin`), as OTLP spans.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -353,6 +354,7 @@ fn http_router(receiver: Receiver) -> Router {
         .route("/v1/traces", post(http_traces))
         .route("/v1/metrics", post(http_metrics))
         .route("/v1/logs", post(http_logs))
+        .route("/api/v2/spans", post(zipkin_spans))
         .with_state(receiver)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         // Browsers (wasm front-ends) export straight to the collector.
@@ -545,6 +547,38 @@ async fn http_traces(
     }
 }
 
+/// Zipkin v2 JSON spans: a 202 as Zipkin answers, or a 400 that says why.
+async fn zipkin_spans(
+    State(receiver): State<Receiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let compression =
+        header_str(&headers, "content-encoding").filter(|c| c != "identity");
+    let inflated = match compression.as_deref() {
+        None => Ok(body.to_vec()),
+        Some("gzip") => {
+            gunzip(&body).map_err(|e| format!("the gzip body is broken: {e}"))
+        }
+        Some(other) => Err(format!(
+            "content-encoding {other:?} is not supported; send gzip or none"
+        )),
+    };
+    match inflated.and_then(|body| zipkin::decode(&body)) {
+        Ok(export) => {
+            let record = RequestRecord {
+                signal: "traces",
+                transport: "zipkin/json",
+                compression,
+                headers: text_headers(&headers),
+            };
+            receiver.traces(record, &export);
+            StatusCode::ACCEPTED.into_response()
+        }
+        Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+    }
+}
+
 async fn http_metrics(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
@@ -579,6 +613,8 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+mod zipkin;
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@
 //! holds or the deadline passes. Against the docker stack, the same
 //! expectations are checked on what Jaeger and Prometheus hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,7 +25,7 @@ use crate::services::Need;
 use crate::services::browser::Browser;
 use crate::services::ddagent::DdAgent;
 use crate::services::docker::{Backends, MetricQuery};
-use crate::services::envoy::Envoy;
+use crate::services::envoy::{Envoy, Ports};
 use crate::services::kafka::{self, Kafka};
 use crate::services::postgres::{self, Postgres};
 use crate::services::prometheus::{self, Prometheus};
@@ -374,9 +374,31 @@ impl<'a> Run<'a> {
                 values.insert(name.to_owned(), value);
             }
         }
+        // Envoys' ports first: a sidecar's address goes to the app started
+        // before it. (Chosen free now, they could in principle be taken by
+        // a process started in between on port 0.)
+        let (mut envoy_ports, mut taken) = (BTreeMap::new(), BTreeSet::new());
+        for process in scenario.process.iter().filter(|p| p.envoy.is_some()) {
+            let ports = Ports::choose(&process.ports, &mut taken)?;
+            let listeners = std::iter::once((process.name.clone(), ports.listener))
+                .chain(ports.extra.iter().map(|(extra, port)| {
+                    (format!("{}.{extra}", process.name), *port)
+                }));
+            for (listener, port) in listeners {
+                values.insert(
+                    format!("{listener}.url"),
+                    format!("http://127.0.0.1:{port}"),
+                );
+                values.insert(format!("{listener}.port"), port.to_string());
+            }
+            envoy_ports.insert(process.name.clone(), ports);
+        }
         for process in &scenario.process {
             let server = match (&process.bin, &process.envoy) {
-                (_, Some(config)) => self.envoy(process, config, &values).await?,
+                (_, Some(config)) => {
+                    let ports = &envoy_ports[&process.name];
+                    self.envoy(process, config, ports, &values).await?
+                }
                 (Some(bin), None) => {
                     match self
                         .process(process, bin, &endpoint, &values, session)
@@ -444,24 +466,29 @@ impl<'a> Run<'a> {
     }
 
     /// Starts an Envoy from the example's configuration `config`, filled in
-    /// with the run's values and the ports chosen for it. It lingers: its
+    /// with the run's values, its `vars` and its ports. It lingers: its
     /// metrics leave on a timer, so it stops after they have been read.
     async fn envoy(
         &self,
         process: &Process,
         config: &str,
+        ports: &Ports,
         values: &BTreeMap<String, String>,
     ) -> Result<Server> {
         let path = self.example.dir.join(config);
         let template = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", repo::relative(&path)))?;
-        let envoy = Envoy::start(&process.name, |ports| {
-            let mut values = values.clone();
-            values.insert("port".into(), ports.listener.to_string());
-            values.insert("admin_port".into(), ports.admin.to_string());
-            fill(&template, &values)
-        })
-        .await?;
+        let mut own = values.clone();
+        own.insert("port".into(), ports.listener.to_string());
+        own.insert("admin_port".into(), ports.admin.to_string());
+        for (name, port) in &ports.extra {
+            own.insert(format!("{name}_port"), port.to_string());
+        }
+        for (name, value) in &process.vars {
+            own.insert(name.clone(), fill(value, values));
+        }
+        let envoy =
+            Envoy::start(&process.name, ports, &fill(&template, &own)).await?;
         Ok(Server {
             process: envoy.process,
             url: envoy.url,

@@ -116,15 +116,27 @@ pub struct Process {
     /// Instead of `bin`: an Envoy (the scenario must say
     /// `needs = ["envoy"]`) run from this configuration, a file of the
     /// example whose placeholders are filled in first: `{port}` and
-    /// `{admin_port}` (its own, chosen by the runner), `{other.port}` (an
-    /// earlier process's), `{otlp_http.port}`, `{otlp_grpc.port}`. Its
-    /// admin interface takes traffic as `to = "NAME.admin"`.
+    /// `{admin_port}` (its own, chosen by the runner), `{NAME_port}` for
+    /// each of its `ports`, its `vars`, `{other.port}` (an earlier
+    /// process's, or any Envoy's), `{otlp_http.port}`, `{otlp_grpc.port}`.
+    /// Its admin interface takes traffic as `to = "NAME.admin"`.
     pub envoy: Option<String>,
+    /// An Envoy's listeners besides its first (`["outbound"]`: a sidecar's
+    /// second listener), each on a free port chosen before any process
+    /// starts: `{outbound_port}` in its configuration, `{NAME.outbound.url}`
+    /// and `{NAME.outbound.port}` everywhere.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// An Envoy's own placeholders, so that one configuration file serves
+    /// several Envoys (`{ service = "reviews" }`); their values may use
+    /// the placeholders `env` may.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
     /// Extra variables. Placeholders: `{other.url}` and `{other.port}` (an
-    /// earlier process's address), `{dir}` (the example's directory),
-    /// `{target}` (Cargo's target directory), `{otlp_http}` and
-    /// `{otlp_grpc}` (the collector's addresses), and those of the
-    /// scenario's `needs`.
+    /// earlier process's address, or any Envoy's: Envoys' ports are chosen
+    /// first), `{dir}` (the example's directory), `{target}` (Cargo's
+    /// target directory), `{otlp_http}` and `{otlp_grpc}` (the collector's
+    /// addresses), and those of the scenario's `needs`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// A job, not a server: it runs to completion (and must succeed) before
@@ -666,7 +678,23 @@ fn check(scenario: &Scenario) -> Result<()> {
             .any(|p| p.name == name && !p.until_exit)
     };
     for p in &scenario.process {
+        let names_ok = p.ports.iter().all(|n| {
+            n != "admin"
+                && !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_lowercase())
+        });
+        if !names_ok {
+            bail!(
+                "[[process]] {:?}: ports are names of lower-case letters, not \"admin\": {:?}",
+                p.name,
+                p.ports
+            );
+        }
         match (&p.bin, &p.envoy) {
+            (Some(_), None) if !p.ports.is_empty() || !p.vars.is_empty() => bail!(
+                "[[process]] {:?}: ports and vars are an Envoy's; a binary takes env",
+                p.name
+            ),
             (Some(_), None) => {}
             (None, Some(_)) if !scenario.needs(Need::Envoy) => {
                 bail!(

@@ -6,6 +6,7 @@
 //! behind every run). Ready when its admin interface says `LIVE` and its
 //! listener accepts connections; SIGTERM stops it.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -47,12 +48,45 @@ pub fn binary() -> Result<PathBuf> {
 }
 
 /// The ports an Envoy gets, for its configuration.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Ports {
     /// The listener the traffic goes to.
     pub listener: u16,
     /// The admin interface (`/ready`, `/runtime_modify`, `/stats`).
     pub admin: u16,
+    /// More listeners, by name (a sidecar's `outbound`).
+    pub extra: BTreeMap<String, u16>,
+}
+
+impl Ports {
+    /// Free ports, all different from each other and from those in
+    /// `taken` (another Envoy's), which get them too: the listener, the
+    /// admin interface and one for each name in `extra`.
+    pub fn choose(extra: &[String], taken: &mut BTreeSet<u16>) -> Result<Ports> {
+        let mut next = || -> Result<u16> {
+            loop {
+                let port = proc::free_port()?;
+                if taken.insert(port) {
+                    return Ok(port);
+                }
+            }
+        };
+        let (listener, admin) = (next()?, next()?);
+        let mut ports = BTreeMap::new();
+        for name in extra {
+            ports.insert(name.clone(), next()?);
+        }
+        Ok(Ports {
+            listener,
+            admin,
+            extra: ports,
+        })
+    }
+
+    /// Every listener's port.
+    fn listeners(&self) -> impl Iterator<Item = u16> + '_ {
+        std::iter::once(self.listener).chain(self.extra.values().copied())
+    }
 }
 
 /// A running Envoy; dropped, it is killed.
@@ -65,27 +99,17 @@ pub struct Envoy {
 }
 
 impl Envoy {
-    /// Starts Envoy named `name` from the configuration `config` returns
-    /// for the ports chosen, and waits until it is ready.
-    pub async fn start(
-        name: &str,
-        config: impl FnOnce(Ports) -> String,
-    ) -> Result<Envoy> {
+    /// Starts Envoy named `name` on `ports` from `config`, a
+    /// configuration that listens on them, and waits until it is ready.
+    pub async fn start(name: &str, ports: &Ports, config: &str) -> Result<Envoy> {
         let binary = binary()?;
         let started = Instant::now();
-        let listener = proc::free_port()?;
-        // Two free ports in a row may be the same one.
-        let mut admin = proc::free_port()?;
-        while admin == listener {
-            admin = proc::free_port()?;
-        }
-        let ports = Ports { listener, admin };
         let dir = tempfile::Builder::new()
             .prefix("rust-otel-book-envoy-")
             .tempdir()
             .context("cannot create a directory for Envoy")?;
         let path = dir.path().join("envoy.yaml");
-        std::fs::write(&path, config(ports))?;
+        std::fs::write(&path, config)?;
         // Envoy has read it once it is ready; the directory goes after that.
         let mut process = Running::spawn(
             name,
@@ -101,10 +125,8 @@ impl Envoy {
         let waited = process
             .wait_until(READY_DEADLINE, || {
                 let (http, ready) = (http.clone(), ready.clone());
-                async move {
-                    proc::listening(ports.listener)
-                        && proc::answers(&http, &ready).await
-                }
+                let listening = ports.listeners().all(proc::listening);
+                async move { listening && proc::answers(&http, &ready).await }
             })
             .await;
         if let Err(e) = waited {

@@ -498,3 +498,48 @@ async fn grpc_accepts_plain_and_gzip_and_refuses_garbage_as_invalid_argument() {
     assert_eq!(names, ["plain", "gzip", "after"]);
     assert_eq!(received.requests[1].compression.as_deref(), Some("gzip"));
 }
+
+#[tokio::test]
+async fn zipkin_json_arrives_as_spans_and_junk_is_refused() {
+    let collector = Collector::start(0, 0).await.unwrap();
+    let zipkin = r#"[{"traceId":"80f198ee56343ba864fe8b2a57d3eff7","id":"a06d5d832bd01e2a",
+        "name":"reviews.default.svc.cluster.local:80/*","kind":"SERVER",
+        "timestamp":1795838621284000,"duration":1500,
+        "localEndpoint":{"serviceName":"reviews.default"},"tags":{"component":"proxy"}}]"#;
+    let accepted = post(
+        &collector,
+        "/api/v2/spans",
+        "application/json",
+        None,
+        zipkin.into(),
+    )
+    .await;
+    assert_eq!(accepted.status(), reqwest::StatusCode::ACCEPTED);
+    let refused = post(
+        &collector,
+        "/api/v2/spans",
+        "application/json",
+        None,
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
+    let message = refused.text().await.unwrap();
+    assert!(
+        message.contains("not a Zipkin v2 JSON list of spans"),
+        "{message}"
+    );
+    let received = collector.store.snapshot();
+    assert_eq!(received.spans.len(), 1, "the refused body added nothing");
+    let span = &received.spans[0];
+    assert_eq!(
+        (span.name.as_str(), span.kind, span.service_name.as_str()),
+        (
+            "reviews.default.svc.cluster.local:80/*",
+            "server",
+            "reviews.default"
+        )
+    );
+    assert_eq!(span.trace_id, "80f198ee56343ba864fe8b2a57d3eff7");
+    assert_eq!(received.requests[0].transport, "zipkin/json");
+}

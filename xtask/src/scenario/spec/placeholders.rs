@@ -2,6 +2,7 @@
 //! Envoy configurations the processes name. Each must be defined where it
 //! is used, or loading fails with the list of those that are.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
@@ -30,7 +31,8 @@ pub fn placeholders(value: &str) -> Vec<&str> {
 }
 
 /// What the `i`-th process may use: the common placeholders, the needs',
-/// and the address and port of each server started before it.
+/// the address and port of each server started before it, and those of
+/// every Envoy (their ports are chosen before any process starts).
 fn known(scenario: &Scenario, i: usize) -> Vec<String> {
     let mut known: Vec<String> =
         PLACEHOLDERS.iter().map(|p| (*p).to_owned()).collect();
@@ -38,9 +40,17 @@ fn known(scenario: &Scenario, i: usize) -> Vec<String> {
     for need in &scenario.needs {
         known.extend(need.placeholders().iter().map(|p| (*p).to_owned()));
     }
-    for earlier in scenario.process[..i].iter().filter(|p| !p.until_exit) {
-        known.push(format!("{}.url", earlier.name));
-        known.push(format!("{}.port", earlier.name));
+    for (j, p) in scenario.process.iter().enumerate() {
+        if p.envoy.is_some() {
+            let extra = p.ports.iter().map(|port| format!("{}.{port}", p.name));
+            for listener in std::iter::once(p.name.clone()).chain(extra) {
+                known.push(format!("{listener}.url"));
+                known.push(format!("{listener}.port"));
+            }
+        } else if j < i && !p.until_exit {
+            known.push(format!("{}.url", p.name));
+            known.push(format!("{}.port", p.name));
+        }
     }
     known
 }
@@ -50,16 +60,24 @@ fn listed(known: &[String]) -> String {
     braced.join(", ")
 }
 
-/// Every placeholder of every process's `env` is defined for it.
+/// The first placeholder of `value` that is not in `known`.
+fn unknown<'a>(value: &'a str, known: &[String]) -> Option<&'a str> {
+    placeholders(value)
+        .into_iter()
+        .find(|placeholder| !known.iter().any(|k| k == placeholder))
+}
+
+/// Every placeholder of every process's `env` and `vars` is defined for
+/// it.
 pub(super) fn check_env(scenario: &Scenario) -> Result<()> {
     for (i, p) in scenario.process.iter().enumerate() {
         let known = known(scenario, i);
-        for (key, value) in &p.env {
-            for placeholder in placeholders(value) {
-                if !known.iter().any(|k| k == placeholder) {
+        for (what, map) in [("env", &p.env), ("vars", &p.vars)] {
+            for (key, value) in map {
+                if let Some(placeholder) = unknown(value, &known) {
                     bail!(
-                        "[[process]] {:?}: env {key} uses {{{placeholder}}}, which nothing \
-                         defines; known here: {}",
+                        "[[process]] {:?}: {what} {key} uses {{{placeholder}}}, which \
+                         nothing defines; known here: {}",
                         p.name,
                         listed(&known)
                     );
@@ -68,6 +86,18 @@ pub(super) fn check_env(scenario: &Scenario) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What an Envoy's configuration may use besides what its process may:
+/// its ports and its vars.
+pub fn envoy_own(ports: &[String], vars: &BTreeMap<String, String>) -> Vec<String> {
+    let mut own: Vec<String> = envoy::CONFIG_PLACEHOLDERS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    own.extend(ports.iter().map(|port| format!("{port}_port")));
+    own.extend(vars.keys().cloned());
+    own
 }
 
 /// Every Envoy configuration exists (beside the scenario, in `dir`) and
@@ -85,19 +115,17 @@ pub(super) fn check_envoy_configs(scenario: &Scenario, dir: &Path) -> Result<()>
             )
         })?;
         let mut known = known(scenario, i);
-        known.extend(envoy::CONFIG_PLACEHOLDERS.iter().map(|p| (*p).to_owned()));
+        known.extend(envoy_own(&p.ports, &p.vars));
         for (n, line) in text.lines().enumerate() {
-            for placeholder in placeholders(line) {
-                if !known.iter().any(|k| k == placeholder) {
-                    bail!(
-                        "{}:{}: {{{placeholder}}} is defined nowhere; known in [[process]] \
-                         {:?}'s configuration: {}",
-                        relative(&path),
-                        n + 1,
-                        p.name,
-                        listed(&known)
-                    );
-                }
+            if let Some(placeholder) = unknown(line, &known) {
+                bail!(
+                    "{}:{}: {{{placeholder}}} is defined nowhere; known in [[process]] \
+                     {:?}'s configuration: {}",
+                    relative(&path),
+                    n + 1,
+                    p.name,
+                    listed(&known)
+                );
             }
         }
     }

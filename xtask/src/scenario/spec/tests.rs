@@ -281,10 +281,12 @@ fn an_envoy_configuration_may_use_only_what_is_defined_for_it() {
         "{message}"
     );
     assert!(message.contains("{app.port}"), "{message}");
-    // A process started after the Envoy is not known to it.
-    let message = format!("{:#}", check("b: {facade.port}\n").unwrap_err());
+    // Its own addresses are known (Envoys' ports are chosen first); a
+    // port it does not have is not.
+    check("b: {facade.port}\nc: {facade.url}\n").unwrap();
+    let message = format!("{:#}", check("b: {outbound_port}\n").unwrap_err());
     assert!(
-        message.contains("{facade.port} is defined nowhere"),
+        message.contains("{outbound_port} is defined nowhere"),
         "{message}"
     );
     std::fs::remove_file(dir.path().join("envoy.yaml")).unwrap();
@@ -294,6 +296,59 @@ fn an_envoy_configuration_may_use_only_what_is_defined_for_it() {
     );
     assert!(
         message.contains("cannot read its Envoy configuration"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_envoys_ports_and_vars_are_known_where_they_should_be() {
+    let sidecars = r#"
+        needs = ["envoy"]
+        [[process]]
+        name = "app"
+        bin = "example-app"
+        env = { PEER = "{sidecar.outbound.url}", SELF = "{sidecar.url}" }
+        [[process]]
+        name = "sidecar"
+        envoy = "sidecar.yaml"
+        ports = ["outbound"]
+        vars = { service = "app", app_port = "{app.port}" }
+        [expect]
+        services = ["app"]
+    "#;
+    let scenario = parse(sidecars).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sidecar.yaml"),
+        "a: {outbound_port}\nb: {service}\nc: {app_port}\nd: {port}\n",
+    )
+    .unwrap();
+    placeholders::check_envoy_configs(&scenario, dir.path()).unwrap();
+    // A var's value may only use what the process may.
+    let message = error(&sidecars.replace("{app.port}", "{later.port}"));
+    assert!(
+        message.contains("vars app_port uses {later.port}"),
+        "{message}"
+    );
+    // A port the Envoy does not declare is unknown to the others.
+    let message =
+        error(&sidecars.replace("{sidecar.outbound.url}", "{sidecar.inbound.url}"));
+    assert!(
+        message.contains("{sidecar.inbound.url}, which nothing defines"),
+        "{message}"
+    );
+    // Ports and vars belong to Envoys, and ports have plain names.
+    let message = error(&sidecars.replace(
+        "bin = \"example-app\"",
+        "bin = \"example-app\"\nports = [\"x\"]",
+    ));
+    assert!(
+        message.contains("ports and vars are an Envoy's"),
+        "{message}"
+    );
+    let message = error(&sidecars.replace("[\"outbound\"]", "[\"admin\"]"));
+    assert!(
+        message.contains("ports are names of lower-case letters"),
         "{message}"
     );
 }
