@@ -61,7 +61,7 @@ fn istio_providers(mesh: &Value) -> Result<Vec<String>, String> {
 }
 
 /// The Telemetry resource's provider, which must be one of `providers`,
-/// and its sampling percentage, which must be one.
+/// and its sampling percentage, which must be between 0 and 100.
 fn istio_telemetry(telemetry: &Value, providers: &[String]) -> Result<f64, String> {
     if text(telemetry, &["apiVersion"])? != "telemetry.istio.io/v1"
         || text(telemetry, &["kind"])? != "Telemetry"

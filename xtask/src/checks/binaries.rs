@@ -3,7 +3,10 @@
 //! examples with a binary of the same name leave whichever cargo linked last
 //! there, and a scenario may start the other example's program. (It did:
 //! two `catalog` binaries, and a cache-aside scenario talking to the GraphQL
-//! example's catalog.) Part of the `pins` step, which reads the manifests.
+//! example's catalog.) And an example with several binaries names the one
+//! `cargo run` starts (`default-run`): without it, the `cargo run -p
+//! example-x` of its README fails with "could not determine which binary
+//! to run". Part of the `pins` step, which reads the manifests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +42,38 @@ pub fn collisions(root: &Path) -> Result<Vec<String>> {
             )
         })
         .collect())
+}
+
+/// Every manifest with a main binary and others, whose `default-run` is
+/// not that main binary.
+pub fn without_default_run(root: &Path) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for example in repo::examples_in(root)? {
+        for manifest in example.manifests()? {
+            let dir = manifest.parent().unwrap_or(root).to_owned();
+            let names = binaries(&manifest, &dir)?;
+            let doc: toml::Table =
+                toml::from_str(&std::fs::read_to_string(&manifest)?)?;
+            let package = doc.get("package");
+            let name = package.and_then(|p| p.get("name")).and_then(|n| n.as_str());
+            let default = package
+                .and_then(|p| p.get("default-run"))
+                .and_then(|n| n.as_str());
+            let Some(name) = name.filter(|n| names.iter().any(|b| b == n)) else {
+                continue;
+            };
+            if names.len() > 1 && default != Some(name) {
+                problems.push(format!(
+                    "{} builds {} binaries ({}) but its [package] has no `default-run = \"{name}\"`: \
+                     `cargo run -p {name}` cannot tell which to start",
+                    repo::relative(&manifest),
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(problems)
 }
 
 /// The binaries one manifest builds: `src/main.rs` (named after the
@@ -151,5 +186,38 @@ mod tests {
         let found = collisions(root.path()).unwrap();
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].starts_with("binary `example-one`"));
+    }
+
+    #[test]
+    fn several_binaries_need_a_default_run_naming_the_main_one() {
+        let root = tempfile::tempdir().unwrap();
+        example(root.path(), "shop");
+        assert!(without_default_run(root.path()).unwrap().is_empty());
+        write(
+            root.path(),
+            "examples/shop/src/bin/catalog.rs",
+            "fn main() {}\n",
+        );
+        let found = without_default_run(root.path()).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("builds 2 binaries (catalog, example-shop)"),
+            "{}",
+            found[0]
+        );
+        let with = |run: &str| {
+            format!(
+                "[package]\nname = \"example-shop\"\nversion = \"0.1.0\"\n\
+                 default-run = \"{run}\"\n"
+            )
+        };
+        write(root.path(), "examples/shop/Cargo.toml", &with("catalog"));
+        assert_eq!(without_default_run(root.path()).unwrap().len(), 1);
+        write(
+            root.path(),
+            "examples/shop/Cargo.toml",
+            &with("example-shop"),
+        );
+        assert!(without_default_run(root.path()).unwrap().is_empty());
     }
 }

@@ -118,6 +118,7 @@ pub fn check_in(root: &Path, write: bool) -> Result<Vec<String>> {
     let pins = table_in(root)?;
     let exceptions = exceptions(root)?;
     let mut problems = super::binaries::collisions(root)?;
+    problems.extend(super::binaries::without_default_run(root)?);
     let mut manifests = Vec::new();
     for example in repo::examples_in(root)? {
         for manifest in example.manifests()? {
