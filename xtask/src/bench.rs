@@ -2,6 +2,7 @@
 //! command. Release builds; the load benches share `load` (wrk, or clients
 //! in this process) and its one result type.
 
+pub mod bevy;
 pub mod breaker;
 pub mod cli;
 pub mod collector;
@@ -239,6 +240,7 @@ const SMOKED: &[&str] = &[
     "collector",
     "circuit-breaker",
     "polars",
+    "bevy",
     "kube-operator",
 ];
 

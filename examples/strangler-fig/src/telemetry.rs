@@ -33,10 +33,11 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
+use tracing::Subscriber;
 use tracing::callsite::Identifier;
 use tracing_subscriber::filter::FilterExt as _;
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
-use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 // ANCHOR: export_pipeline_targets
@@ -74,7 +75,7 @@ pub enum TelemetryError {
     },
     /// A global tracing subscriber was already installed.
     #[error("installing the tracing subscriber: {0}")]
-    Subscriber(#[from] tracing_subscriber::util::TryInitError),
+    Subscriber(#[from] tracing::subscriber::SetGlobalDefaultError),
     /// Flushing or shutting down a provider failed.
     #[error("shutting down the {signal} provider: {source}")]
     Shutdown {
@@ -171,26 +172,91 @@ pub struct Extensions {
 /// As [`init`], with the service's [`Extensions`].
 pub fn init_with(
     default_service_name: &'static str,
-    extensions: Extensions,
+    mut extensions: Extensions,
 ) -> Result<Telemetry, TelemetryError> {
+    let console_filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let console = extensions
+        .console
+        .take()
+        .unwrap_or_else(|| Box::new(tracing_subscriber::fmt::layer()))
+        .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()));
+
+    // `set_global_default`, not `try_init`: with tracing-subscriber's
+    // `tracing-log` feature on (another crate of a workspace can turn it
+    // on), `try_init` would also take over the `log` crate's records.
+    let Some(built) = providers(default_service_name, extensions)? else {
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(console),
+        )?;
+        return Ok(Telemetry { providers: None });
+    };
+    // A signal that is not exported is not made either: no layer for it.
+    let spans = built
+        .traces
+        .then(|| span_layer(&built.providers.tracer, default_service_name));
+    let logs = built.logs.then(|| log_layer(&built.providers.logger));
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry()
+            .with(console)
+            .with(spans)
+            .with(logs),
+    )?;
+    Ok(Telemetry {
+        providers: Some(built.providers),
+    })
+}
+
+/// A `tracing` layer, boxed, for a subscriber someone else builds.
+pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// As [`init_with`], for an application whose framework installs the
+/// `tracing` subscriber itself (Bevy's `LogPlugin`): the providers, and the
+/// layers that feed them, to add to that subscriber. No console layer.
+#[allow(dead_code, reason = "for frameworks that own the subscriber")]
+pub fn layers_with(
+    default_service_name: &'static str,
+    extensions: Extensions,
+) -> Result<(Telemetry, Vec<BoxedLayer>), TelemetryError> {
+    let Some(built) = providers(default_service_name, extensions)? else {
+        return Ok((Telemetry { providers: None }, Vec::new()));
+    };
+    let mut layers: Vec<BoxedLayer> = Vec::new();
+    if built.traces {
+        let spans = span_layer(&built.providers.tracer, default_service_name);
+        layers.push(Box::new(spans));
+    }
+    if built.logs {
+        layers.push(Box::new(log_layer(&built.providers.logger)));
+    }
+    let telemetry = Telemetry {
+        providers: Some(built.providers),
+    };
+    Ok((telemetry, layers))
+}
+
+/// The providers, and which signals have a layer.
+struct Built {
+    providers: Providers,
+    traces: bool,
+    logs: bool,
+}
+
+/// The propagators, then (unless `OTEL_SDK_DISABLED`) the three providers,
+/// installed as the global ones.
+fn providers(
+    default_service_name: &'static str,
+    extensions: Extensions,
+) -> Result<Option<Built>, TelemetryError> {
     if extensions.propagators.is_empty() {
         global::set_text_map_propagator(TraceContextPropagator::new());
     } else {
         let propagators = TextMapCompositePropagator::new(extensions.propagators);
         global::set_text_map_propagator(propagators);
     }
-    let console_filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let console = extensions
-        .console
-        .unwrap_or_else(|| Box::new(tracing_subscriber::fmt::layer()))
-        .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()));
-
     if sdk_disabled()? {
-        tracing_subscriber::registry().with(console).try_init()?;
-        return Ok(Telemetry { providers: None });
+        return Ok(None);
     }
-
     let resource = resource(default_service_name, extensions.resource);
     let (traces, metrics, logs) = (
         exporting("OTEL_TRACES_EXPORTER")?,
@@ -222,40 +288,47 @@ pub fn init_with(
     let logger = logger.build();
     global::set_tracer_provider(tracer.clone());
     global::set_meter_provider(meter.clone());
-
-    // A signal that is not exported is not made either: no layer for it.
-    let spans = traces.then(|| {
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer.tracer(default_service_name))
-            // Off: what the layer adds to every span by default and no
-            // backend needs. The source location and thread of a span (in
-            // an async service, where it was created, not where it ran), its
-            // `tracing` target, and its busy and idle time (two clock reads
-            // each time the span is entered). The appendix "Performance,
-            // measured" has what they cost.
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_tracked_inactivity(false)
-            .with_filter(EnvFilter::new("info"))
-    });
-    let logs = logs.then(|| {
-        OpenTelemetryTracingBridge::new(&logger)
-            .with_filter(export_pipeline_filter())
-    });
-    tracing_subscriber::registry()
-        .with(console)
-        .with(spans)
-        .with(logs)
-        .try_init()?;
-
-    Ok(Telemetry {
-        providers: Some(Providers {
+    Ok(Some(Built {
+        providers: Providers {
             tracer,
             meter,
             logger,
-        }),
-    })
+        },
+        traces,
+        logs,
+    }))
+}
+
+/// `tracing` spans as OpenTelemetry spans, from `info` up.
+fn span_layer<S>(
+    tracer: &SdkTracerProvider,
+    name: &'static str,
+) -> impl Layer<S> + Send + Sync + use<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+{
+    tracing_opentelemetry::layer()
+        .with_tracer(tracer.tracer(name))
+        // Off: what the layer adds to every span by default and no
+        // backend needs. The source location and thread of a span (in
+        // an async service, where it was created, not where it ran), its
+        // `tracing` target, and its busy and idle time (two clock reads
+        // each time the span is entered). The appendix "Performance,
+        // measured" has what they cost.
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_filter(EnvFilter::new("info"))
+}
+
+/// `tracing` events as OpenTelemetry log records, except the export
+/// pipeline's own.
+fn log_layer<S>(logger: &SdkLoggerProvider) -> impl Layer<S> + Send + Sync + use<S>
+where
+    S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+{
+    OpenTelemetryTracingBridge::new(logger).with_filter(export_pipeline_filter())
 }
 // ANCHOR_END: init_with
 

@@ -102,6 +102,13 @@ pub enum Target {
         #[arg(long, default_value_t = 100_000)]
         customers: usize,
     },
+    /// The bevy example's frame time with telemetry off, one frame in 60
+    /// traced, and every frame traced.
+    Bevy {
+        /// Frames per mode.
+        #[arg(long, default_value_t = 20_000)]
+        frames: u64,
+    },
     /// The kube-operator's memory after many reconciles (against its
     /// in-memory API server).
     KubeOperator {
@@ -186,6 +193,9 @@ pub async fn run(command: Command) -> Result<()> {
                 (rows, customers)
             };
             super::polars::run(rows, customers, build)
+        }
+        Target::Bevy { frames } => {
+            super::bevy::run(if smoke { 100 } else { frames }, build).await
         }
         Target::KubeOperator { reconciles } => {
             super::operator::run(if smoke { 10 } else { reconciles }, build).await

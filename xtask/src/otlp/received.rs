@@ -82,6 +82,9 @@ pub struct MetricRecord {
     pub data_points: usize,
     /// Attributes of each data point.
     pub point_attributes: Vec<Attributes>,
+    /// How many values each data point aggregates: histograms' and
+    /// summaries' counts (empty for other kinds).
+    pub counts: Vec<u64>,
 }
 
 /// One received log record.
@@ -417,11 +420,24 @@ fn metrics_of(export: &ExportMetricsServiceRequest) -> Vec<MetricRecord> {
                     kind,
                     data_points: point_attributes.len(),
                     point_attributes,
+                    counts: point_counts(metric),
                 });
             }
         }
     }
     out
+}
+
+/// The count of each data point of a histogram or summary.
+fn point_counts(metric: &Metric) -> Vec<u64> {
+    match &metric.data {
+        Some(Data::Histogram(h)) => h.data_points.iter().map(|p| p.count).collect(),
+        Some(Data::ExponentialHistogram(h)) => {
+            h.data_points.iter().map(|p| p.count).collect()
+        }
+        Some(Data::Summary(s)) => s.data_points.iter().map(|p| p.count).collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The attributes of each data point of a metric, whatever its kind.

@@ -20,6 +20,9 @@ pub struct Visible {
     pub logs: bool,
     /// The export requests themselves (transport, compression, headers).
     pub requests: bool,
+    /// Histograms' counts (the stack's metrics are Prometheus series, read
+    /// back without them).
+    pub counts: bool,
 }
 
 impl Visible {
@@ -27,11 +30,13 @@ impl Visible {
     pub const ALL: Visible = Visible {
         logs: true,
         requests: true,
+        counts: true,
     };
     /// The docker stack: spans from Jaeger, metrics from Prometheus.
     pub const STACK: Visible = Visible {
         logs: false,
         requests: false,
+        counts: false,
     };
 }
 
@@ -92,6 +97,9 @@ fn describe_span(e: &SpanExpectation) -> String {
     if let Some(max) = e.max_duration_ms {
         text += &format!(" lasting at most {max} ms");
     }
+    if let Some(min) = e.min_duration_ms {
+        text += &format!(" lasting at least {min} ms");
+    }
     if let Some(target) = &e.linked_to {
         text += &format!(" linked to {target:?}");
     }
@@ -141,6 +149,8 @@ fn span_matches(
         || !e.events.iter().all(|event| span.events.contains(event))
         || e.max_duration_ms
             .is_some_and(|max| span.duration_ms() > max)
+        || e.min_duration_ms
+            .is_some_and(|min| span.duration_ms() < min)
     {
         return false;
     }
@@ -234,10 +244,12 @@ pub fn check(
                 && m.data_points > 0
                 && e.kind.is_none_or(|k| k.as_str() == m.kind)
                 && e.unit.as_deref().is_none_or(|u| u == m.unit)
-                && (e.attributes.is_empty()
-                    || m.point_attributes
-                        .iter()
-                        .any(|a| attributes_match(a, &e.attributes)))
+                && m.point_attributes.iter().enumerate().any(|(i, a)| {
+                    attributes_match(a, &e.attributes)
+                        && e.count
+                            .filter(|_| visible.counts)
+                            .is_none_or(|n| m.counts.get(i) == Some(&n))
+                })
         });
         if !found {
             let mut text = format!("metric {:?}", e.name);
@@ -249,6 +261,9 @@ pub fn check(
             }
             for (k, v) in &e.attributes {
                 text += &format!(" {k}={}", toml_to_json(v));
+            }
+            if let Some(n) = e.count {
+                text += &format!(" count={n}");
             }
             failures.push(text + " with a data point: none arrived");
         }

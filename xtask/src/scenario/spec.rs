@@ -381,6 +381,8 @@ pub struct SpanExpectation {
     pub events: Vec<String>,
     /// The span lasted at most this long: for "fails fast" claims.
     pub max_duration_ms: Option<f64>,
+    /// The span lasted at least this long: for a stall it records.
+    pub min_duration_ms: Option<f64>,
     /// The span links to a span of this name (by trace and span id).
     pub linked_to: Option<String>,
     /// The trace id starts with the time (32 bits of Unix seconds, within
@@ -433,6 +435,10 @@ pub struct MetricExpectation {
     /// Some data point must carry these attributes.
     #[serde(default)]
     pub attributes: BTreeMap<String, toml::Value>,
+    /// Some data point (with those attributes) aggregates exactly this many
+    /// values: a histogram's count, with cumulative temporality the total
+    /// so far.
+    pub count: Option<u64>,
 }
 
 /// A log severity, by the text OpenTelemetry gives it (case does not matter

@@ -204,6 +204,7 @@ mod tests {
             kind,
             data_points: 1,
             point_attributes: Vec::new(),
+            counts: Vec::new(),
         }
     }
 

@@ -313,6 +313,8 @@ impl MetricQuery {
             kind,
             data_points: 1,
             point_attributes: vec![attributes],
+            // Not read back: a `count` expectation is not checked here.
+            counts: Vec::new(),
         }
     }
 }

@@ -200,6 +200,14 @@ fn span_events_links_and_duration() {
         })]),
         "lasting at most 5 ms",
     );
+    judged(
+        "[[span]]\nname = \"root\"\nmin_duration_ms = 5.0",
+        &spans(vec![with(span("root", "a", None), |s| {
+            s.end_unix_nano = 9_000_000
+        })]),
+        &spans(vec![span("root", "a", None)]),
+        "lasting at least 5 ms",
+    );
 }
 
 #[test]
@@ -237,6 +245,7 @@ fn metric(
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),
         ],
+        counts: vec![3],
     }
 }
 
@@ -291,6 +300,12 @@ fn metrics_by_name_kind_unit_and_point_attributes() {
         )]),
         "http.route=\"/chain\"",
     );
+    judged(
+        "[[metric]]\nname = \"http.server.request.duration\"\ncount = 3",
+        &good,
+        &metrics(vec![with_count(duration.clone(), 2)]),
+        "count=3",
+    );
     // A stream without data points is not an arrival.
     let mut empty = duration;
     empty.data_points = 0;
@@ -302,6 +317,11 @@ fn metrics_by_name_kind_unit_and_point_attributes() {
         .len(),
         1
     );
+}
+
+fn with_count(mut m: MetricRecord, count: u64) -> MetricRecord {
+    m.counts = vec![count];
+    m
 }
 
 fn with_kind(mut m: MetricRecord, kind: &'static str) -> MetricRecord {
