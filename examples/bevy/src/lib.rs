@@ -149,8 +149,10 @@ impl Instruments {
             .f64_histogram("game.frame.duration")
             .with_unit("s")
             .with_description("How long each frame took.")
+            // Buckets that end at the usual budgets: 120, 60, 30 fps.
             .with_boundaries(vec![
-                0.001, 0.002, 0.004, 0.008, 0.016, 0.033, 0.05, 0.1, 0.25,
+                0.001, 0.002, 0.004, 0.008_334, 0.016_667, 0.033_334, 0.05, 0.1,
+                0.25,
             ])
             .build();
         Self {

@@ -8,7 +8,7 @@
 //! | `FRAMES` | `600` | frames to run |
 //! | `FRAME_SAMPLE_EVERY` | `60` | one frame in this many is traced |
 //! | `FRAME_BUDGET_US` | `16667` | a frame slower than this is slow |
-//! | `HITCH_FRAME`, `HITCH_MS` | unset | that frame stalls that long |
+//! | `HITCH_FRAME`, `HITCH_MS` | unset, `40` | that frame stalls that long |
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -59,7 +59,10 @@ fn run() -> Result<(), Box<dyn Error>> {
     let meter = opentelemetry::global::meter(SERVICE_NAME);
 
     let mut app = App::new();
+    // Before LogPlugin, which calls `custom_layer` as it is added.
     app.insert_resource(TelemetryLayers(layers))
+        // Frames as fast as they come, for the scenario and the bench (a
+        // core at 100 %); a game caps them, e.g. at 60 a second.
         .add_plugins(
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::ZERO)),
         )

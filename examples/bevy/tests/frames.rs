@@ -43,7 +43,6 @@ fn sampled_frames_have_their_systems_and_every_frame_is_counted() {
             assert!(frames.iter().any(|f| f.span_context.span_id() == parent));
         }
     }
-    assert!(recorded.spans_named("slow frame").is_empty());
 
     let exported = recorded.metrics();
     let duration = metric(&exported, "game.frame.duration");
