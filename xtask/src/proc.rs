@@ -71,11 +71,40 @@ pub fn succeeds(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, chosen at random below the
+/// kernel's ephemeral range when it can be. A port from that range (what
+/// binding port 0 gives) can be handed, before the process meant to listen
+/// on it has started, to any outgoing connection as its local port, which
+/// then makes that listener fail with "address in use"; ports below the
+/// range are only ever taken by a bind that names them.
 pub fn free_port() -> Result<u16> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    if let Some(below) = ephemeral_low().filter(|low| *low > 10_000 + 1_000) {
+        for _ in 0..64 {
+            // std's hasher keys are random per instance: a random number
+            // without a crate for it.
+            let random = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let port = 10_000 + (random % u64::from(below - 10_000)) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
+}
+
+/// The first port of the kernel's ephemeral range, on Linux.
+fn ephemeral_low() -> Option<u16> {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Whether something accepts connections on `127.0.0.1:port`.
@@ -550,6 +579,17 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", script]);
         command
+    }
+
+    #[test]
+    fn a_free_port_is_bindable_and_below_the_ephemeral_range() {
+        for _ in 0..20 {
+            let port = free_port().unwrap();
+            assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+            if let Some(low) = ephemeral_low().filter(|low| *low > 11_000) {
+                assert!((10_000..low).contains(&port), "{port} (range from {low})");
+            }
+        }
     }
 
     #[tokio::test]

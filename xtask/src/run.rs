@@ -86,7 +86,10 @@ pub async fn run(slug: &str, build_first: bool) -> Result<()> {
         () = interrupts.wait() => None,
     };
     match &started {
-        Some(Ok(())) if !session.servers.is_empty() => {
+        Some(Ok(()))
+            if !session.servers.is_empty()
+                || session.desktop_display().is_some() =>
+        {
             print_addresses(&scenario, &session);
             interrupts.wait().await;
             println!("\nstopping");
@@ -145,6 +148,16 @@ fn print_addresses(scenario: &spec::Scenario, session: &Session) {
         if let Some(admin) = &server.admin_url {
             println!("  {:<24} {admin}", format!("{}.admin", server.process.name));
         }
+    }
+    if let (Some(app), Some(display)) = (
+        scenario.process.iter().find(|p| p.desktop),
+        session.desktop_display(),
+    ) {
+        println!(
+            "  {:<24} a window on the virtual display {display} \
+             (DISPLAY={display} xwd -root | xwdtopnm | pnmtopng > app.png)",
+            app.name
+        );
     }
     if let Some(first) = scenario.traffic.first() {
         let server = first

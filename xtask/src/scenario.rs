@@ -223,6 +223,7 @@ async fn run_example(
         options.bless,
         true,
     )?;
+    keep_screenshots(example, scenario, options.bless)?;
     // Concurrent siblings finish in either order: their bars may swap, the
     // rows may not.
     let drawn =
@@ -233,4 +234,36 @@ async fn run_example(
         return Ok(());
     }
     snapshot::compare_or_bless(&example.waterfall_path(), &svg, options.bless, false)
+}
+
+/// The run's screenshots go where the chapter shows them with `--bless`;
+/// pixels differ from run to run, so without it they are only required to
+/// be there.
+fn keep_screenshots(
+    example: &Example,
+    scenario: &spec::Scenario,
+    bless: bool,
+) -> Result<()> {
+    let generated = example
+        .snapshot_path()
+        .parent()
+        .context("the snapshot has a directory")?
+        .to_owned();
+    for step in &scenario.browser {
+        let spec::BrowserStep::Screenshot { file } = step else {
+            continue;
+        };
+        let kept = generated.join(file);
+        if bless {
+            std::fs::copy(traffic::screenshot_path(file), &kept)
+                .with_context(|| format!("cannot write {}", relative(&kept)))?;
+            println!("  blessed {}", relative(&kept));
+        } else if !kept.is_file() {
+            bail!(
+                "{} is missing; rerun with --bless to keep this run's screenshot",
+                relative(&kept)
+            );
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! The throwaway third-party programs scenarios need, each in a file of its
 //! own that starts it on free ports, says where it listens and stops it:
 //! PostgreSQL, Redis, a Kafka broker, Envoy, Prometheus, rotel, Datadog's
-//! test agent, the browser, and the docker stack's backends. A scenario asks
+//! test agent, the browser, a desktop app's display and WebDriver, and the
+//! docker stack's backends. A scenario asks
 //! for them with `needs`.
 //!
 //! A new one is a new file here that says what to install when it is
@@ -10,6 +11,7 @@
 
 pub mod browser;
 pub mod ddagent;
+pub mod desktop;
 pub mod docker;
 pub mod envoy;
 pub mod kafka;
@@ -29,6 +31,9 @@ pub enum Need {
     Browser,
     /// Datadog's test agent and a DogStatsD port.
     DatadogAgent,
+    /// A virtual display and WebKitWebDriver, for the `[[process]]` that
+    /// is a desktop app (`desktop = true`); `[[browser]]` steps drive it.
+    Desktop,
     /// Envoy, for the `[[process]]` entries that are one (`envoy = ...`).
     Envoy,
     /// A Kafka-protocol broker of its own per run.
@@ -47,6 +52,7 @@ impl Need {
         match self {
             Need::Browser => browser::missing(),
             Need::DatadogAgent => ddagent::missing(),
+            Need::Desktop => desktop::missing(),
             Need::Envoy => envoy::missing(),
             Need::Kafka => kafka::missing(),
             Need::Postgres => postgres::missing(),
@@ -58,7 +64,7 @@ impl Need {
     /// The `{placeholders}` it fills in the processes' `env`.
     pub fn placeholders(self) -> &'static [&'static str] {
         match self {
-            Need::Browser | Need::Envoy | Need::Prometheus => &[],
+            Need::Browser | Need::Desktop | Need::Envoy | Need::Prometheus => &[],
             Need::DatadogAgent => ddagent::PLACEHOLDERS,
             Need::Kafka => kafka::PLACEHOLDERS,
             Need::Postgres => postgres::PLACEHOLDERS,

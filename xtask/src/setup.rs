@@ -8,7 +8,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::services::{browser, docker, postgres, prometheus, redis};
+use crate::services::{browser, desktop, docker, postgres, prometheus, redis};
 use crate::tools::{self, PythonTool};
 use crate::{proc, web};
 
@@ -51,6 +51,26 @@ const REQUIREMENTS: &[Requirement] = &[
         what: "Chromium and chromedriver (the browser scenarios)",
         present: || browser::missing().is_none(),
         apt: &["chromium", "chromium-driver"],
+    },
+    Requirement {
+        what: "WebKitGTK 4.1's development files (the Tauri example builds against them)",
+        present: || {
+            proc::succeeds(
+                "pkg-config",
+                &[
+                    "--exists",
+                    "webkit2gtk-4.1",
+                    "javascriptcoregtk-4.1",
+                    "libsoup-3.0",
+                ],
+            )
+        },
+        apt: &["pkg-config", "libwebkit2gtk-4.1-dev"],
+    },
+    Requirement {
+        what: "Xvfb, WebKitWebDriver and X screenshots (the Tauri scenario)",
+        present: || desktop::missing().is_none(),
+        apt: &["xvfb", "webkit2gtk-driver", "x11-apps", "netpbm"],
     },
     Requirement {
         what: "Prometheus (the Prometheus scenario)",

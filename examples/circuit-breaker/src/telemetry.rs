@@ -32,7 +32,9 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, SdkTracerProvider, SpanProcessor as _, TracerProviderBuilder,
+};
 use tracing::Subscriber;
 use tracing::callsite::Identifier;
 use tracing_subscriber::filter::FilterExt as _;
@@ -234,6 +236,27 @@ pub fn layers_with(
     };
     Ok((telemetry, layers))
 }
+
+// ANCHOR: relay
+/// A span processor that exports as this process does (the same `OTEL_*`
+/// variables) under a `service.name` of its own: for spans this process
+/// relays for a part of the application that cannot export them itself,
+/// such as a desktop app's webview. Hand it finished spans with `on_end`,
+/// and shut it down before exit. `None` when traces are not exported.
+#[allow(dead_code, reason = "for processes that relay another part's spans")]
+pub fn relay(
+    service_name: &'static str,
+) -> Result<Option<BatchSpanProcessor>, TelemetryError> {
+    if sdk_disabled()? || !exporting("OTEL_TRACES_EXPORTER")? {
+        return Ok(None);
+    }
+    let mut processor = BatchSpanProcessor::builder(span_exporter()?).build();
+    // The process's resource, with the relayed part's name over any other.
+    let name = KeyValue::new("service.name", service_name);
+    processor.set_resource(&resource(service_name, vec![name]));
+    Ok(Some(processor))
+}
+// ANCHOR_END: relay
 
 /// The providers, and which signals have a layer.
 struct Built {

@@ -158,8 +158,8 @@ async fn list_books(State(state): State<AppState>) -> Json<Vec<Book>> {
 // ANCHOR: borrow
 /// Lends a book: 201 with the loan; 404 for a book the catalogue lacks, 409
 /// for one already on loan; a body that is not a loan gets axum's own
-/// status for it (400 malformed JSON, 415 not JSON, 422 not a loan). Each
-/// error comes with a message.
+/// status for it (400 malformed JSON, 413 too large, 415 not JSON, 422 not
+/// a loan). Each error comes with a message.
 #[tracing::instrument(name = "borrow book", skip_all, fields(book.id))]
 async fn borrow(
     State(state): State<AppState>,
@@ -169,8 +169,11 @@ async fn borrow(
         tracing::warn!(loan.refusal = %rejection.body_text(), "loan refused");
         (rejection.status(), rejection.body_text())
     })?;
-    // As i64: tracing-opentelemetry records a u64 as a string.
-    tracing::Span::current().record("book.id", loan.book_id as i64);
+    // As i64: tracing-opentelemetry records a u64 as a string. No book has
+    // an id beyond i64::MAX; such a request is answered 404, unrecorded.
+    if let Ok(id) = i64::try_from(loan.book_id) {
+        tracing::Span::current().record("book.id", id);
+    }
     let mut books = state.books.lock().unwrap_or_else(PoisonError::into_inner);
     let Some(book) = books.iter_mut().find(|b| b.id == loan.book_id) else {
         tracing::warn!("no such book");

@@ -6,7 +6,7 @@
 //! expectations are checked on what Jaeger and Prometheus hold.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, Result};
@@ -24,6 +24,7 @@ use crate::semconv::registry::{self, Registry};
 use crate::services::Need;
 use crate::services::browser::Browser;
 use crate::services::ddagent::DdAgent;
+use crate::services::desktop;
 use crate::services::docker::{Backends, MetricQuery};
 use crate::services::envoy::{Envoy, Ports};
 use crate::services::kafka::{self, Kafka};
@@ -139,6 +140,9 @@ pub struct Session {
     prometheus: Option<Prometheus>,
     /// Kept open until the spans arrived: a page sends its last ones late.
     pub browser: Option<Browser>,
+    /// The desktop app the `[[browser]]` steps start and drive: its binary
+    /// and environment.
+    desktop_app: Option<(PathBuf, Vec<(String, String)>)>,
     /// The servers have been stopped.
     stopped: bool,
     /// The jobs that ran to their end, and what they printed.
@@ -146,6 +150,12 @@ pub struct Session {
 }
 
 impl Session {
+    /// The X display the scenario's desktop app runs on, once started.
+    pub fn desktop_display(&self) -> Option<String> {
+        self.desktop_app.as_ref()?;
+        Some(self.browser.as_ref()?.display()?.name())
+    }
+
     /// Stops Prometheus, the example's servers (SIGTERM, last started
     /// first) and rotel; returns what went wrong with the servers' exits.
     /// The servers stay in the session (their output is read afterwards);
@@ -394,6 +404,12 @@ impl<'a> Run<'a> {
             envoy_ports.insert(process.name.clone(), ports);
         }
         for process in &scenario.process {
+            if let (true, Some(bin)) = (process.desktop, &process.bin) {
+                let env = self.process_env(process, &endpoint, &values);
+                let binary = repo::target_dir().join("debug").join(bin);
+                session.desktop_app = Some((binary, env));
+                continue;
+            }
             let server = match (&process.bin, &process.envoy) {
                 (_, Some(config)) => {
                     let ports = &envoy_ports[&process.name];
@@ -434,18 +450,11 @@ impl<'a> Run<'a> {
         session: &mut Session,
     ) -> Result<Option<Server>> {
         let mut command = Command::new(repo::target_dir().join("debug").join(bin));
-        command
-            .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-            .env("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str())
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
         if !process.until_exit {
             // A free port, unless the scenario's `env` says otherwise.
             command.env("PORT", "0");
         }
-        for (key, value) in &process.env {
-            command.env(key, fill(value, values));
-        }
+        command.envs(self.process_env(process, endpoint, values));
         if process.until_exit {
             let finished =
                 proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE).await?;
@@ -463,6 +472,32 @@ impl<'a> Run<'a> {
             return Ok(None);
         }
         Ok(Some(serve(&process.name, &mut command).await?))
+    }
+
+    /// The environment of one of the example's processes: where and how to
+    /// export, then its scenario's `env`, filled in.
+    fn process_env(
+        &self,
+        process: &Process,
+        endpoint: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Vec<(String, String)> {
+        let standard = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str()),
+            ("RUST_LOG", "info"),
+            ("NO_COLOR", "1"),
+        ];
+        standard
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .chain(
+                process
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), fill(v, values))),
+            )
+            .collect()
     }
 
     /// Starts an Envoy from the example's configuration `config`, filled in
@@ -503,7 +538,11 @@ impl<'a> Run<'a> {
         let scenario = self.scenario;
         traffic::drive(scenario, &session.servers).await?;
         if !scenario.browser.is_empty() {
-            let browser = session.browser.insert(Browser::start().await?);
+            let started = match &session.desktop_app {
+                Some((binary, env)) => desktop::start_app(binary, env).await?,
+                None => Browser::start().await?,
+            };
+            let browser = session.browser.insert(started);
             traffic::use_browser(scenario, browser, &session.servers).await?;
         }
         if let Some(prometheus) = &session.prometheus {

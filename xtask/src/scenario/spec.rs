@@ -35,8 +35,9 @@ pub struct Scenario {
     pub through: Vec<Tier>,
     #[serde(default)]
     pub traffic: Vec<Traffic>,
-    /// What a user does in a headless Chromium, after the traffic (the
-    /// scenario must say `needs = ["browser"]`).
+    /// What a user does in a headless Chromium (the scenario must say
+    /// `needs = ["browser"]`) or in the desktop app's window, after the
+    /// traffic.
     #[serde(default)]
     pub browser: Vec<BrowserStep>,
     /// A throwaway Prometheus that scrapes processes while the scenario
@@ -143,6 +144,13 @@ pub struct Process {
     /// the next process starts; no `listening on` line is awaited.
     #[serde(default)]
     pub until_exit: bool,
+    /// A desktop app (the scenario must say `needs = ["desktop"]`): started
+    /// with its `env` by WebKitWebDriver on a virtual display when the
+    /// `[[browser]]` steps begin, which then drive its window. It is closed
+    /// with the session, after the expectations were read; its exit is not
+    /// judged.
+    #[serde(default)]
+    pub desktop: bool,
 }
 
 /// The placeholders every scenario may use.
@@ -207,70 +215,6 @@ impl Method {
             Method::Head => "HEAD",
             Method::Options => "OPTIONS",
         }
-    }
-}
-
-/// One thing a user does in the browser. Written as a table with exactly
-/// one of `open`, `fill`, `click` and `wait_for`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "BrowserStepTable")]
-pub enum BrowserStep {
-    /// Load this path of a process (`to`, default the first).
-    Open { path: String, to: Option<String> },
-    /// Type `text` into the element this CSS selector picks.
-    Fill { css: String, text: String },
-    /// Click the element this CSS selector picks.
-    Click { css: String },
-    /// Wait until the element this CSS selector picks shows `text`.
-    WaitFor { css: String, text: String },
-}
-
-/// How a browser step is written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BrowserStepTable {
-    open: Option<String>,
-    to: Option<String>,
-    fill: Option<String>,
-    click: Option<String>,
-    wait_for: Option<String>,
-    text: Option<String>,
-}
-
-impl TryFrom<BrowserStepTable> for BrowserStep {
-    type Error = String;
-
-    fn try_from(t: BrowserStepTable) -> Result<Self, String> {
-        let actions = [&t.open, &t.fill, &t.click, &t.wait_for];
-        if actions.iter().filter(|a| a.is_some()).count() != 1 {
-            return Err(
-                "a [[browser]] step has exactly one of open, fill, click, wait_for"
-                    .into(),
-            );
-        }
-        if t.to.is_some() && t.open.is_none() {
-            return Err("`to` goes with `open` only".into());
-        }
-        match (t.fill.is_some() || t.wait_for.is_some(), t.text.is_some()) {
-            (true, false) => {
-                return Err("`fill` and `wait_for` need a `text`".into());
-            }
-            (false, true) => {
-                return Err(
-                    "`text` goes with `fill` and `wait_for`, and only with them"
-                        .into(),
-                );
-            }
-            _ => {}
-        }
-        let text = t.text.unwrap_or_default();
-        Ok(match (t.open, t.fill, t.click, t.wait_for) {
-            (Some(path), ..) => BrowserStep::Open { path, to: t.to },
-            (_, Some(css), ..) => BrowserStep::Fill { css, text },
-            (_, _, Some(css), _) => BrowserStep::Click { css },
-            (.., Some(css)) => BrowserStep::WaitFor { css, text },
-            (None, None, None, None) => return Err("no action".into()),
-        })
     }
 }
 
@@ -740,10 +684,37 @@ fn check(scenario: &Scenario) -> Result<()> {
             bail!("third_party names {name:?}, which expect.services does not list");
         }
     }
-    if !scenario.browser.is_empty() && !scenario.needs(Need::Browser) {
-        bail!("[[browser]] steps need `needs = [\"browser\"]`");
+    let desktops: Vec<&Process> =
+        scenario.process.iter().filter(|p| p.desktop).collect();
+    if desktops.is_empty() == scenario.needs(Need::Desktop) {
+        bail!(
+            "a [[process]] with `desktop = true` and `needs = [\"desktop\"]` go together"
+        );
+    }
+    if let [app, ..] = desktops[..] {
+        if desktops.len() > 1 || app.bin.is_none() || app.until_exit {
+            bail!(
+                "[[process]] {:?}: one desktop app per scenario, a `bin`, not a job",
+                app.name
+            );
+        }
+        if scenario.needs(Need::Browser) {
+            bail!("[[browser]] steps drive the desktop app or Chromium, not both");
+        }
+    }
+    let driven = scenario.needs(Need::Browser) || scenario.needs(Need::Desktop);
+    if !scenario.browser.is_empty() && !driven {
+        bail!("[[browser]] steps need `needs = [\"browser\"]` (or a desktop app)");
     }
     for (i, step) in scenario.browser.iter().enumerate() {
+        let is_open = matches!(step, BrowserStep::Open { .. });
+        let is_shot = matches!(step, BrowserStep::Screenshot { .. });
+        if (is_open && !desktops.is_empty()) || (is_shot && desktops.is_empty()) {
+            bail!(
+                "[[browser]] step {}: `open` is for pages, `screenshot` for a desktop app",
+                i + 1
+            );
+        }
         if let BrowserStep::Open { to: Some(to), .. } = step
             && !process(to)
         {
@@ -780,7 +751,9 @@ fn check(scenario: &Scenario) -> Result<()> {
     Ok(())
 }
 
+mod browser;
 mod placeholders;
+pub use browser::BrowserStep;
 #[cfg(test)]
 use placeholders::placeholders;
 

@@ -151,7 +151,7 @@ async fn repeat_until(
 }
 
 /// Runs the `[[browser]]` steps, then leaves the page (`pagehide`: the
-/// page sends what it still holds).
+/// page sends what it still holds); a desktop app's window stays open.
 pub async fn use_browser(
     scenario: &Scenario,
     browser: &Browser,
@@ -168,6 +168,10 @@ pub async fn use_browser(
             BrowserStep::WaitFor { css, text } => {
                 browser.wait_for_text(css, text, BROWSER_WAIT).await
             }
+            BrowserStep::Screenshot { file } => match browser.display() {
+                Some(display) => display.screenshot(&screenshot_path(file)).await,
+                None => Err(anyhow::anyhow!("a screenshot needs a desktop app")),
+            },
         };
         if let Err(error) = done {
             let outputs: Vec<String> = servers
@@ -187,5 +191,14 @@ pub async fn use_browser(
             );
         }
     }
-    browser.open("about:blank").await
+    match browser.display() {
+        // A desktop app's webview sends its spans on its own timer.
+        Some(_) => Ok(()),
+        None => browser.open("about:blank").await,
+    }
+}
+
+/// Where a `screenshot` step writes its file.
+pub fn screenshot_path(file: &str) -> std::path::PathBuf {
+    crate::repo::target_dir().join("screenshots").join(file)
 }

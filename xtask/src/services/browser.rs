@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::proc::{self, Attempt, Running, Signal};
+use crate::services::desktop::Display;
 use crate::tools;
 
 /// What to install when the browser is missing.
@@ -45,7 +46,11 @@ pub struct Browser {
     driver: Running,
     http: reqwest::Client,
     session: String,
-    _profile: tempfile::TempDir,
+    /// Chromium's profile directory, or a desktop app's home, removed
+    /// after the session.
+    _profile: Option<tempfile::TempDir>,
+    /// The virtual display a desktop app runs on (`services::desktop`).
+    display: Option<Display>,
 }
 
 impl Browser {
@@ -54,19 +59,10 @@ impl Browser {
         let (chromium, driver_path) =
             programs().with_context(|| format!("no browser: {INSTALL_HINT}"))?;
         let port = proc::free_port()?;
-        let mut driver = Running::spawn(
+        let driver = Running::spawn(
             "chromedriver",
             Command::new(&driver_path).arg(format!("--port={port}")),
         )?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()?;
-        let base = format!("http://127.0.0.1:{port}");
-        let status = format!("{base}/status");
-        driver
-            .wait_until(DRIVER_DEADLINE, || proc::answers(&http, &status))
-            .await
-            .with_context(|| format!("{} did not answer", driver_path.display()))?;
         let profile = tempfile::Builder::new()
             .prefix("chromium-profile-")
             .tempdir()?;
@@ -83,18 +79,54 @@ impl Browser {
                 ],
             },
         }}});
+        let mut browser =
+            Browser::connect(driver, port, capabilities, DRIVER_DEADLINE, None)
+                .await?;
+        browser.keep_until_quit(profile);
+        Ok(browser)
+    }
+
+    /// A session of the WebDriver `driver` listening on `port`, once it
+    /// answers, with `capabilities`; `display` is kept for the session.
+    pub async fn connect(
+        mut driver: Running,
+        port: u16,
+        capabilities: Value,
+        deadline: Duration,
+        display: Option<Display>,
+    ) -> Result<Browser> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let status = format!("{base}/status");
+        driver
+            .wait_until(deadline, || proc::answers(&http, &status))
+            .await
+            .with_context(|| format!("{} did not answer", driver.name))?;
         let mut browser = Browser {
             driver,
             http,
             session: base,
-            _profile: profile,
+            _profile: None,
+            display,
         };
         let created = browser.call("POST", "/session", capabilities).await?;
-        let id = created["sessionId"]
-            .as_str()
-            .context("chromedriver answered without a sessionId")?;
+        let id = created["sessionId"].as_str().with_context(|| {
+            format!("{} answered without a sessionId", browser.driver.name)
+        })?;
         browser.session = format!("{}/session/{id}", browser.session);
         Ok(browser)
+    }
+
+    /// Keeps `dir` until the session ends, then removes it.
+    pub fn keep_until_quit(&mut self, dir: tempfile::TempDir) {
+        self._profile = Some(dir);
+    }
+
+    /// The virtual display of a desktop app's session.
+    pub fn display(&self) -> Option<&Display> {
+        self.display.as_ref()
     }
 
     /// One WebDriver command; its `value`, or its error as a message.
@@ -230,9 +262,13 @@ impl Browser {
     /// Ends the session and the driver.
     pub async fn quit(self) {
         let _ = self.call("DELETE", "", json!({})).await;
-        // The driver ends Chromium with it; then the profile is removed.
+        // The driver ends the browser (or the app) with it; then the
+        // display stops and the profile is removed.
         self.driver
             .end(Signal::Terminate, Duration::from_secs(10))
             .await;
+        if let Some(display) = self.display {
+            display.stop().await;
+        }
     }
 }

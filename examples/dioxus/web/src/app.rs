@@ -60,7 +60,7 @@ fn App() -> Element {
                         books.set(list);
                         status.set(Status::Ready);
                     }
-                    Err(e) => status.set(Status::Failed(e)),
+                    Err(e) => failed(status, e),
                 }
                 opentelemetry::Context::current().span().end();
             }
@@ -83,8 +83,9 @@ fn App() -> Element {
 // ANCHOR_END: app
 
 // ANCHOR: row
-/// A book and its button. The handler is async: Dioxus spawns the future it
-/// returns, and the span travels with that future, not with the thread.
+/// A book and its button. The handler is async: Dioxus polls the future it
+/// returns once at once and, while it waits, runs it as a task of this
+/// component. The span travels with that future, not with the thread.
 #[component]
 fn BookRow(book: Book, books: Signal<Vec<Book>>, status: Signal<Status>) -> Element {
     let id = book.id;
@@ -102,7 +103,7 @@ fn BookRow(book: Book, books: Signal<Vec<Book>>, status: Signal<Status>) -> Elem
                     });
                     status.set(Status::Borrowed(title));
                 }
-                Err(e) => status.set(Status::Failed(e)),
+                Err(e) => failed(status, e),
             }
             opentelemetry::Context::current().span().end();
         }
@@ -119,6 +120,15 @@ fn BookRow(book: Book, books: Signal<Vec<Book>>, status: Signal<Status>) -> Elem
     }
 }
 // ANCHOR_END: row
+
+/// Shows what went wrong, and marks the current span (the page load or the
+/// click) as failed: the user did not get what they asked for.
+fn failed(mut status: Signal<Status>, reason: String) {
+    opentelemetry::Context::current()
+        .span()
+        .set_status(opentelemetry::trace::Status::error(reason.clone()));
+    status.set(Status::Failed(reason));
+}
 
 fn status_text(status: &Status) -> String {
     match status {

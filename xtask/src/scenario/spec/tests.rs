@@ -126,6 +126,70 @@ fn browser_steps_have_exactly_one_action() {
 }
 
 #[test]
+fn a_desktop_app_is_one_bin_whose_window_the_steps_drive() {
+    let desktop = MINIMAL.replace("bin = ", "desktop = true\nbin = ");
+    let with = |needs: &str, process: &str, step: &str| {
+        format!("needs = [{needs}]\n{process}\n[[browser]]\n{step}\n")
+    };
+    let scenario = parse(&with(
+        "\"desktop\"",
+        &desktop,
+        "screenshot = \"window.png\"",
+    ))
+    .unwrap();
+    assert!(scenario.process[0].desktop);
+    assert_eq!(
+        scenario.browser,
+        vec![BrowserStep::Screenshot {
+            file: "window.png".into()
+        }]
+    );
+    for (needs, process, step, wanted) in [
+        ("", desktop.as_str(), "click = \"#b\"", "go together"),
+        ("\"desktop\"", MINIMAL, "click = \"#b\"", "go together"),
+        (
+            "\"desktop\", \"browser\"",
+            desktop.as_str(),
+            "click = \"#b\"",
+            "not both",
+        ),
+        (
+            "\"desktop\"",
+            desktop.as_str(),
+            "open = \"/\"",
+            "`open` is for pages",
+        ),
+        (
+            "\"browser\"",
+            MINIMAL,
+            "screenshot = \"a.png\"",
+            "`screenshot` for a desktop",
+        ),
+        (
+            "\"desktop\"",
+            desktop.as_str(),
+            "screenshot = \"../a.png\"",
+            "without a directory",
+        ),
+        (
+            "\"desktop\"",
+            desktop.as_str(),
+            "screenshot = \"a.jpg\"",
+            "ending in .png",
+        ),
+    ] {
+        let message = error(&with(needs, process, step));
+        assert!(message.contains(wanted), "{needs} {step}: {message}");
+    }
+    let job = desktop.replace("desktop = true", "desktop = true\nuntil_exit = true");
+    let message = error(&with("\"desktop\"", &job, "click = \"#b\""));
+    assert!(
+        message.contains("one desktop app per scenario"),
+        "{message}"
+    );
+}
+
+#[test]
 fn references_to_processes_must_resolve() {
     for (extra, wanted) in [
         (
