@@ -42,6 +42,8 @@ fn list_notes(notes: tauri::State<'_, Notes>) -> Vec<Note> {
 
 /// The webview's ended spans, exported by the core under the webview's
 /// service name. A malformed batch is refused whole, with the reason.
+/// Returns how many were handed to the exporter: none when traces are not
+/// exported, or once the app is closing.
 #[tauri::command]
 fn export_spans(
     spans: Vec<WebviewSpan>,
@@ -51,11 +53,12 @@ fn export_spans(
         tracing::warn!(error = %e, "webview spans refused");
         e.to_string()
     })?;
+    let Some(processor) = &*relay.0.lock().unwrap_or_else(|e| e.into_inner()) else {
+        return Ok(0);
+    };
     let count = data.len();
-    if let Some(processor) = &*relay.0.lock().unwrap_or_else(|e| e.into_inner()) {
-        for span in data {
-            processor.on_end(span);
-        }
+    for span in data {
+        processor.on_end(span);
     }
     Ok(count)
 }
@@ -82,11 +85,13 @@ fn main() -> ExitCode {
         }
     };
     let app = tauri::Builder::default()
+        // An error here (a notes file that is not one, say) is reported and
+        // ends the app with status 1: Tauri would panic on it.
         .setup(|app| {
-            let data_dir = app.path().app_data_dir()?;
-            std::fs::create_dir_all(&data_dir)?;
-            let file = notes_file(std::env::var("NOTES_FILE").ok(), &data_dir);
-            app.manage(Notes::open(file)?);
+            if let Err(e) = open_notes(app) {
+                eprintln!("error: {e}");
+                app.handle().exit(1);
+            }
             Ok(())
         })
         .manage(Relay(Mutex::new(relay)))
@@ -99,22 +104,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // `run` exits the process when the last window closes: flush there.
-    let mut telemetry = Some(telemetry);
-    app.run(move |handle, event| {
+    // Returns when the last window has closed (`run` would exit the
+    // process itself); then the webview's last spans and the core's leave.
+    let code = app.run_return(|handle, event| {
         if let tauri::RunEvent::Exit = event {
             let relay = handle.state::<Relay>();
             let relay = relay.0.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(Err(e)) = relay.map(|r| r.shutdown()) {
                 eprintln!("telemetry: webview spans: {e}");
             }
-            if let Some(Err(e)) =
-                telemetry.take().map(telemetry::Telemetry::shutdown)
-            {
-                eprintln!("telemetry: {e}");
-            }
         }
     });
-    ExitCode::SUCCESS
+    if let Err(e) = telemetry.shutdown() {
+        eprintln!("telemetry: {e}");
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The notes, from the app's data directory or `NOTES_FILE`.
+fn open_notes(app: &mut tauri::App) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = app.path().app_data_dir()?;
+    std::fs::create_dir_all(&data_dir)?;
+    let file = notes_file(std::env::var("NOTES_FILE").ok(), &data_dir);
+    app.manage(Notes::open(file)?);
+    Ok(())
 }
 // ANCHOR_END: main

@@ -19,6 +19,9 @@ pub const MAX_SPANS: usize = 512;
 pub const MAX_ATTRIBUTES: usize = 32;
 /// The longest name, attribute value or error message kept, in bytes.
 pub const MAX_TEXT: usize = 1024;
+/// How far from the core's clock a span's times may be: the webview reads
+/// the same clock, so anything further is not a time it recorded.
+pub const MAX_CLOCK_DISTANCE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A span as `telemetry.js` records it.
 #[derive(Debug, Deserialize)]
@@ -49,6 +52,10 @@ pub enum InvalidSpan {
     },
     #[error("span {index}: it ends before it starts")]
     EndsBeforeStart { index: usize },
+    #[error("span {index}: it is its own parent")]
+    OwnParent { index: usize },
+    #[error("span {index}: span {first} has the same spanId")]
+    DuplicateId { index: usize, first: usize },
     #[error("span {index}: {count} attributes, more than {MAX_ATTRIBUTES}")]
     TooManyAttributes { index: usize, count: usize },
     #[error("{0} spans in one call, more than {MAX_SPANS}")]
@@ -63,17 +70,26 @@ pub fn span_data(spans: Vec<WebviewSpan>) -> Result<Vec<SpanData>, InvalidSpan> 
         return Err(InvalidSpan::TooManySpans(spans.len()));
     }
     let scope = InstrumentationScope::builder("webview").build();
-    spans
+    let now = SystemTime::now();
+    let data = spans
         .into_iter()
         .enumerate()
-        .map(|(index, span)| convert(index, span, &scope))
-        .collect()
+        .map(|(index, span)| convert(index, span, &scope, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = std::collections::HashMap::new();
+    for (index, span) in data.iter().enumerate() {
+        if let Some(first) = seen.insert(span.span_context.span_id(), index) {
+            return Err(InvalidSpan::DuplicateId { index, first });
+        }
+    }
+    Ok(data)
 }
 
 fn convert(
     index: usize,
     span: WebviewSpan,
     scope: &InstrumentationScope,
+    now: SystemTime,
 ) -> Result<SpanData, InvalidSpan> {
     let field = |field, expected, value: &str| InvalidSpan::Field {
         index,
@@ -97,17 +113,25 @@ fn convert(
             field("parentSpanId", "16 hex digits, not all zero", id)
         })?,
     };
-    let start_time = epoch_ms(span.start_ms).ok_or_else(|| {
-        field(
-            "startMs",
-            "milliseconds since the epoch",
-            &span.start_ms.to_string(),
-        )
-    })?;
+    if parent_span_id == span_id {
+        return Err(InvalidSpan::OwnParent { index });
+    }
+    // Within a day of the core's clock, which the webview reads too.
+    const NEAR: &str = "milliseconds since the epoch, within a day of now";
+    let near = |time: &SystemTime| {
+        let distance = match now.duration_since(*time) {
+            Ok(past) => past,
+            Err(future) => future.duration(),
+        };
+        distance <= MAX_CLOCK_DISTANCE
+    };
+    let start_time = epoch_ms(span.start_ms)
+        .filter(near)
+        .ok_or_else(|| field("startMs", NEAR, &span.start_ms.to_string()))?;
     let end_ms = span.end_ms.unwrap_or(span.start_ms);
-    let end_time = epoch_ms(end_ms).ok_or_else(|| {
-        field("endMs", "milliseconds since the epoch", &end_ms.to_string())
-    })?;
+    let end_time = epoch_ms(end_ms)
+        .filter(near)
+        .ok_or_else(|| field("endMs", NEAR, &end_ms.to_string()))?;
     if end_time < start_time {
         return Err(InvalidSpan::EndsBeforeStart { index });
     }

@@ -12,14 +12,23 @@ fn span(json: serde_json::Value) -> WebviewSpan {
     serde_json::from_value(json).unwrap()
 }
 
+/// A second ago, in whole milliseconds since the epoch.
+fn a_second_ago_ms() -> f64 {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap();
+    (now.as_millis() - 1000) as f64
+}
+
 fn click() -> serde_json::Value {
+    let start = a_second_ago_ms();
     serde_json::json!({
         "name": "click",
         "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
         "spanId": "00f067aa0ba902b7",
         "parentSpanId": null,
-        "startMs": 1_700_000_000_000.0_f64,
-        "endMs": 1_700_000_000_250.5_f64,
+        "startMs": start,
+        "endMs": start + 250.5,
         "attributes": { "ui.target": "button#add" },
         "error": null,
     })
@@ -27,7 +36,9 @@ fn click() -> serde_json::Value {
 
 #[test]
 fn a_span_keeps_its_ids_times_and_attributes() {
-    let data = span_data(vec![span(click())]).unwrap();
+    let json = click();
+    let start_ms = json["startMs"].as_f64().unwrap() as u64;
+    let data = span_data(vec![span(json)]).unwrap();
     assert_eq!(data.len(), 1);
     let click = &data[0];
     assert_eq!(click.name, "click");
@@ -38,7 +49,7 @@ fn a_span_keeps_its_ids_times_and_attributes() {
     assert_eq!(click.span_context.span_id().to_string(), "00f067aa0ba902b7");
     assert!(click.span_context.is_sampled());
     assert_eq!(click.parent_span_id, SpanId::INVALID);
-    let start = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
+    let start = SystemTime::UNIX_EPOCH + Duration::from_millis(start_ms);
     assert_eq!(click.start_time, start);
     assert_eq!(
         click.end_time.duration_since(start).unwrap(),
@@ -66,7 +77,9 @@ fn a_failed_action_is_an_error_with_its_message() {
 
 #[test]
 fn malformed_spans_are_refused_with_the_field_and_the_reason() {
-    let cases: [(&str, serde_json::Value, &str); 8] = [
+    let start = a_second_ago_ms();
+    let day_ms = 24.0 * 60.0 * 60.0 * 1000.0;
+    let cases: [(&str, serde_json::Value, &str); 13] = [
         (
             "traceId",
             "4bf92f35".into(),
@@ -83,14 +96,31 @@ fn malformed_spans_are_refused_with_the_field_and_the_reason() {
             "traceId is not",
         ),
         ("spanId", "ééééééé".into(), "spanId is not 16 hex digits"),
-        ("parentSpanId", "00".into(), "parentSpanId is not"),
-        ("startMs", (-5.0).into(), "startMs is not milliseconds"),
-        ("endMs", 1e300.into(), "endMs is not milliseconds"),
         (
-            "endMs",
-            1_600_000_000_000.0_f64.into(),
-            "ends before it starts",
+            "spanId",
+            "0000000000000000".into(),
+            "spanId is not 16 hex digits, not all zero",
         ),
+        ("parentSpanId", "00".into(), "parentSpanId is not"),
+        (
+            "parentSpanId",
+            "0000000000000000".into(),
+            "parentSpanId is not",
+        ),
+        (
+            "parentSpanId",
+            "00f067aa0ba902b7".into(),
+            "span 0: it is its own parent",
+        ),
+        ("startMs", (-5.0).into(), "startMs is not milliseconds"),
+        ("startMs", 0.0.into(), "within a day of now"),
+        (
+            "startMs",
+            (start + 2.0 * day_ms).into(),
+            "within a day of now",
+        ),
+        ("endMs", 1e300.into(), "endMs is not milliseconds"),
+        ("endMs", (start - 100_000.0).into(), "ends before it starts"),
     ];
     for (field, value, reason) in cases {
         let mut json = click();
@@ -107,6 +137,9 @@ fn malformed_spans_are_refused_with_the_field_and_the_reason() {
         matches!(refused, InvalidSpan::Field { index: 1, .. }),
         "{refused}"
     );
+    // The same span twice: its id names one span only.
+    let refused = span_data(vec![span(click()), span(click())]).unwrap_err();
+    assert_eq!(refused, InvalidSpan::DuplicateId { index: 1, first: 0 });
 }
 
 #[test]

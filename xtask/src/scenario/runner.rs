@@ -258,6 +258,11 @@ impl<'a> Run<'a> {
             }
             None => Ok(()),
         };
+        if outcome.is_err() {
+            // Nothing more will be read: the browser or the desktop app
+            // (with its display) ends now, not killed when dropped.
+            session.stop_all().await;
+        }
         outcome?;
         if !exit_problems.is_empty() {
             anyhow::bail!("{}", exit_problems.join("\n"));

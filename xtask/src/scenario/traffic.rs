@@ -174,7 +174,7 @@ pub async fn use_browser(
             },
         };
         if let Err(error) = done {
-            let outputs: Vec<String> = servers
+            let mut outputs: Vec<String> = servers
                 .iter()
                 .map(|s| {
                     format!(
@@ -184,6 +184,11 @@ pub async fn use_browser(
                     )
                 })
                 .collect();
+            if browser.display().is_some() {
+                let app = browser.driver_output();
+                outputs
+                    .push(format!("the desktop app and its driver printed:\n{app}"));
+            }
             bail!(
                 "[[browser]] step {}: {error:#}\n{}",
                 i + 1,

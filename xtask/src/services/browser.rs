@@ -124,6 +124,12 @@ impl Browser {
         self._profile = Some(dir);
     }
 
+    /// The driver's last lines of output: a desktop app's own output too,
+    /// as the driver started it.
+    pub fn driver_output(&self) -> String {
+        self.driver.output_tail()
+    }
+
     /// The virtual display of a desktop app's session.
     pub fn display(&self) -> Option<&Display> {
         self.display.as_ref()
