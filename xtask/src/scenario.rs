@@ -8,6 +8,7 @@
 
 pub mod cases;
 pub mod expect;
+pub mod flush;
 pub mod runner;
 pub mod snapshot;
 pub mod spec;
@@ -187,6 +188,19 @@ async fn run_example(
             report.received.metrics.len(),
             report.received.logs.len(),
             report.elapsed.as_secs_f64()
+        );
+    }
+    // Flushed at SIGTERM: checked against the embedded collector only.
+    if stack.is_none()
+        && let Some(flushed) = flush::check(example, scenario, postgres).await?
+    {
+        println!(
+            "  {} flush: {} requests to {}, SIGTERM, {} server spans arrived (exit in {:.1}s)",
+            example.slug,
+            flushed.requests,
+            flushed.process,
+            flushed.arrived,
+            flushed.stop.as_secs_f64()
         );
     }
     if stack.is_some() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
 use tower_http::cors::CorsLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::otlp::received::{
     LogRecord, MetricRecord, RequestRecord, SpanRecord, Store,
@@ -100,11 +102,7 @@ impl Collector {
 
         let grpc_task = tokio::spawn(serve_grpc(grpc, receiver.clone()));
         let http_app = http_router(receiver.clone());
-        let http_task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(http, http_app).await {
-                eprintln!("collector: OTLP/HTTP server stopped: {e}");
-            }
-        });
+        let http_task = tokio::spawn(serve::serve(http, http_app));
         Ok(Self {
             grpc_addr,
             http_addr,
@@ -222,7 +220,7 @@ async fn serve_grpc(listener: TcpListener, receiver: Receiver) {
     let incoming = tokio_stream_listener(listener);
     let result = tonic::transport::Server::builder()
         .layer(tower::util::MapResponseLayer::new(
-            decode_error_is_invalid_argument,
+            grpc_status_for_bad_input,
         ))
         .add_service(
             TraceServiceServer::new(receiver.clone())
@@ -254,7 +252,7 @@ fn tokio_stream_listener(
 
 /// tonic answers a body it cannot decode with `Internal`; OTLP clients must not
 /// retry such a request, and `InvalidArgument` is the status that says so.
-fn decode_error_is_invalid_argument<B>(
+fn grpc_status_for_bad_input<B>(
     mut response: http::Response<B>,
 ) -> http::Response<B> {
     let headers = response.headers_mut();
@@ -357,6 +355,11 @@ fn http_router(receiver: Receiver) -> Router {
         .route("/api/v2/spans", post(zipkin_spans))
         .with_state(receiver)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        // A body that arrives too slowly: 408, and the connection is free.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            serve::REQUEST_TIMEOUT,
+        ))
         // Browsers (wasm front-ends) export straight to the collector.
         .layer(CorsLayer::very_permissive().max_age(Duration::from_secs(600)))
 }
@@ -459,8 +462,17 @@ where
     let bytes = match compression.as_deref() {
         None => body,
         Some("gzip") => {
-            decompressed = gunzip(body).map_err(|e| {
-                bad_request(encoding, format!("gzip body is corrupt: {e}"))
+            decompressed = gunzip(body).map_err(|e| match e {
+                Inflated::TooLarge => HttpError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    message: format!(
+                        "the body is more than {MAX_BODY} bytes once inflated"
+                    ),
+                    encoding,
+                },
+                Inflated::Corrupt(e) => {
+                    bad_request(encoding, format!("gzip body is corrupt: {e}"))
+                }
             })?;
             &decompressed[..]
         }
@@ -502,16 +514,34 @@ where
     Ok((record, message))
 }
 
-fn gunzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+/// Why a gzip body was not inflated.
+enum Inflated {
+    /// More than [`MAX_BODY`] bytes once inflated (a gzip bomb, say): no
+    /// more than that is ever held.
+    TooLarge,
+    Corrupt(std::io::Error),
+}
+
+impl std::fmt::Display for Inflated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inflated::TooLarge => {
+                write!(f, "more than {MAX_BODY} bytes once inflated")
+            }
+            Inflated::Corrupt(e) => e.fmt(f),
+        }
+    }
+}
+
+fn gunzip(body: &[u8]) -> Result<Vec<u8>, Inflated> {
     use std::io::Read as _;
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(body)
         .take(MAX_BODY as u64 + 1)
-        .read_to_end(&mut out)?;
+        .read_to_end(&mut out)
+        .map_err(Inflated::Corrupt)?;
     if out.len() > MAX_BODY {
-        return Err(std::io::Error::other(format!(
-            "more than {MAX_BODY} bytes once inflated"
-        )));
+        return Err(Inflated::TooLarge);
     }
     Ok(out)
 }
@@ -536,8 +566,12 @@ fn accepted<T: prost::Message + Serialize + Default>(
 async fn http_traces(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_refused(&headers, rejection),
+    };
     match decode_http::<ExportTraceServiceRequest>("traces", &headers, &body) {
         Ok((record, export)) => {
             receiver.traces(record, &export);
@@ -582,8 +616,12 @@ async fn zipkin_spans(
 async fn http_metrics(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_refused(&headers, rejection),
+    };
     match decode_http::<ExportMetricsServiceRequest>("metrics", &headers, &body) {
         Ok((record, export)) => {
             receiver.metrics(record, &export);
@@ -596,8 +634,12 @@ async fn http_metrics(
 async fn http_logs(
     State(receiver): State<Receiver>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_refused(&headers, rejection),
+    };
     match decode_http::<ExportLogsServiceRequest>("logs", &headers, &body) {
         Ok((record, export)) => {
             receiver.logs(record, &export);
@@ -607,6 +649,31 @@ async fn http_logs(
     }
 }
 
+/// A body that could not be read: too large (413, the OTLP exporters do
+/// not retry it), or cut off or too slow (the rejection's own status), as a
+/// `google.rpc.Status` in the request's encoding.
+fn body_refused(headers: &HeaderMap, rejection: BytesRejection) -> Response {
+    let json =
+        header_str(headers, "content-type").is_some_and(|c| c.contains("json"));
+    let encoding = if json {
+        Encoding::Json
+    } else {
+        Encoding::Protobuf
+    };
+    let status = rejection.status();
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the body is larger than {MAX_BODY} bytes")
+    } else {
+        rejection.body_text()
+    };
+    HttpError {
+        status,
+        message,
+        encoding,
+    }
+    .into_response()
+}
+
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
@@ -614,6 +681,7 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+mod serve;
 mod zipkin;
 
 #[cfg(test)]

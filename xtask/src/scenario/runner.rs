@@ -97,6 +97,7 @@ pub async fn run(
             through,
             database_url: database_url.as_deref(),
             stack,
+            extra_env: Vec::new(),
         };
         let received = run
             .once()
@@ -122,6 +123,8 @@ pub struct Run<'a> {
     /// The docker stack's collector instead of the embedded one; the
     /// assertions then go through Jaeger's and Prometheus's APIs.
     stack: Option<&'a Backends>,
+    /// Variables every process gets last, over the scenario's own.
+    extra_env: Vec<(String, String)>,
 }
 
 /// What a run started: the example's processes and the services around
@@ -224,6 +227,21 @@ impl<'a> Run<'a> {
             through: None,
             database_url,
             stack: None,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// As [`Run::live`], every process also getting `env`, over the
+    /// scenario's own variables.
+    pub fn with_env(
+        example: &'a Example,
+        scenario: &'a Scenario,
+        database_url: Option<&'a str>,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        Run {
+            extra_env: env,
+            ..Run::live(example, scenario, database_url)
         }
     }
 
@@ -502,6 +520,7 @@ impl<'a> Run<'a> {
                     .iter()
                     .map(|(k, v)| (k.clone(), fill(v, values))),
             )
+            .chain(self.extra_env.iter().cloned())
             .collect()
     }
 

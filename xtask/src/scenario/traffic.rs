@@ -92,6 +92,20 @@ pub async fn drive(scenario: &Scenario, servers: &[Server]) -> Result<()> {
     Ok(())
 }
 
+/// `traffic` once, to its server among `servers`, with `traceparent` over
+/// any the scenario gives: its status.
+pub async fn send_one(
+    client: &reqwest::Client,
+    traffic: &Traffic,
+    servers: &[Server],
+    traceparent: &str,
+) -> Result<u16> {
+    let (target, base) = server(servers, traffic.to.as_deref())?;
+    let url = format!("{base}{}", traffic.path);
+    let header = [("traceparent", traceparent)];
+    Ok(send_with(client, traffic, &url, target, &header).await?.0)
+}
+
 /// One request: its status and body.
 async fn send(
     client: &reqwest::Client,
@@ -99,10 +113,26 @@ async fn send(
     url: &str,
     target: &Server,
 ) -> Result<(u16, String)> {
+    send_with(client, traffic, url, target, &[]).await
+}
+
+/// One request with `extra` headers over the scenario's: status and body.
+async fn send_with(
+    client: &reqwest::Client,
+    traffic: &Traffic,
+    url: &str,
+    target: &Server,
+    extra: &[(&str, &str)],
+) -> Result<(u16, String)> {
     let method = reqwest::Method::from_bytes(traffic.method.as_str().as_bytes())?;
     let mut request = client.request(method, url);
     for (k, v) in &traffic.headers {
-        request = request.header(k, v);
+        if !extra.iter().any(|(name, _)| name.eq_ignore_ascii_case(k)) {
+            request = request.header(k, v);
+        }
+    }
+    for (k, v) in extra {
+        request = request.header(*k, *v);
     }
     if let Some(body) = &traffic.body {
         request = request.body(body.clone());

@@ -543,3 +543,5 @@ async fn zipkin_json_arrives_as_spans_and_junk_is_refused() {
     assert_eq!(span.trace_id, "80f198ee56343ba864fe8b2a57d3eff7");
     assert_eq!(received.requests[0].transport, "zipkin/json");
 }
+
+mod hostile;
