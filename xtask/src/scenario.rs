@@ -9,6 +9,7 @@
 pub mod cases;
 pub mod expect;
 pub mod flush;
+pub mod misconfig;
 pub mod runner;
 pub mod snapshot;
 pub mod spec;
@@ -201,6 +202,18 @@ async fn run_example(
             flushed.process,
             flushed.arrived,
             flushed.stop.as_secs_f64()
+        );
+    }
+    if stack.is_none()
+        && let Some(refused) = misconfig::check(example, scenario).await?
+    {
+        println!(
+            "  {} misconfigured: {} runs of {} binaries, one malformed variable each, \
+             each refused with exit 1 naming it (slowest {:.2}s)",
+            example.slug,
+            refused.runs,
+            refused.binaries,
+            refused.slowest.as_secs_f64()
         );
     }
     if stack.is_some() {

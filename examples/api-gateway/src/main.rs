@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
 
 // ANCHOR: main
 async fn run() -> Result<(), Box<dyn Error>> {
+    server::check_configuration(DEFAULT_PORT)?;
     let key_file = std::env::var("JWT_PUBLIC_KEY_FILE").map_err(|_| {
         "JWT_PUBLIC_KEY_FILE is not set: give the path of the EdDSA public key \
          (PEM) that verifies tokens, e.g. examples/api-gateway/keys/dev-public.pem"

@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
 
 // ANCHOR: main
 async fn run() -> Result<(), Box<dyn Error>> {
+    server::check_configuration(DEFAULT_PORT)?;
     let url = std::env::var("DATABASE_URL").map_err(|_| {
         "DATABASE_URL is not set: give the PostgreSQL database to use, \
          e.g. postgres://postgres@127.0.0.1:5432/accounts"

@@ -35,6 +35,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn Error>> {
+    server::check_configuration(DEFAULT_PORT)?;
     let brokers = env_or("KAFKA_BROKERS", "127.0.0.1:9092");
     let topic = env_or("ORDERS_TOPIC", "orders");
     let telemetry = telemetry::init(SERVICE_NAME)?;

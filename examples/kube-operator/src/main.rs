@@ -50,6 +50,7 @@ async fn client() -> Result<Client, Box<dyn std::error::Error>> {
 
 // ANCHOR: run
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    server::check_configuration(DEFAULT_PORT)?;
     let telemetry = telemetry::init(SERVICE_NAME)?;
     let client = client().await?;
     let meter = opentelemetry::global::meter(SERVICE_NAME);

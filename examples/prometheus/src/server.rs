@@ -97,6 +97,20 @@ pub enum ListenError {
 /// `0` picks a free port) and prints `listening on http://ADDR`, the line
 /// scripts and the scenario runner wait for.
 pub async fn listen(default_port: u16) -> Result<TcpListener, ListenError> {
+    let addr = address(default_port)?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ListenError::Bind { addr, source })?;
+    println!("listening on http://{bound}");
+    Ok(listener)
+}
+// ANCHOR_END: listen
+
+/// The address `HOST` and `PORT` name, read without binding it.
+pub fn address(default_port: u16) -> Result<SocketAddr, ListenError> {
     let host: IpAddr = match std::env::var("HOST") {
         Err(_) => IpAddr::from([127, 0, 0, 1]),
         Ok(value) => value.parse().map_err(|_| ListenError::InvalidVariable {
@@ -113,17 +127,19 @@ pub async fn listen(default_port: u16) -> Result<TcpListener, ListenError> {
             expected: "a port number from 0 to 65535",
         })?,
     };
-    let addr = SocketAddr::new(host, port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ListenError::Bind { addr, source })?;
-    let bound = listener
-        .local_addr()
-        .map_err(|source| ListenError::Bind { addr, source })?;
-    println!("listening on http://{bound}");
-    Ok(listener)
+    Ok(SocketAddr::new(host, port))
 }
-// ANCHOR_END: listen
+
+// ANCHOR: check_configuration
+/// Checks `HOST`, `PORT` and the `OTEL_*` variables without acting on them:
+/// for a service that reads files or connects somewhere before it serves,
+/// so that a typo stops it before anything is tried.
+pub fn check_configuration(default_port: u16) -> Result<(), Box<dyn Error>> {
+    crate::telemetry::check_variables()?;
+    address(default_port)?;
+    Ok(())
+}
+// ANCHOR_END: check_configuration
 
 // ANCHOR: shutdown_signal
 /// Resolves on Ctrl-C or SIGTERM (what `docker stop` and Kubernetes send).

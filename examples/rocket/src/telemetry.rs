@@ -16,6 +16,11 @@
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | read by the tracer provider |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | read by the periodic metric reader |
 //! | `RUST_LOG` | console log filter (default `info`); the SDK's own messages once a minute |
+//!
+//! These, and the other `OTEL_*` variables the SDK and the exporters read
+//! (batch sizes and delays, timeouts, limits, compression), are checked at
+//! start by [`check_variables`]: a value that could not be used is an error
+//! naming the variable, not a default taken in silence.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -271,6 +276,7 @@ fn providers(
     default_service_name: &'static str,
     extensions: Extensions,
 ) -> Result<Option<Built>, TelemetryError> {
+    check_variables()?;
     if extensions.propagators.is_empty() {
         global::set_text_map_propagator(TraceContextPropagator::new());
     } else {
@@ -382,6 +388,226 @@ fn sdk_disabled() -> Result<bool, TelemetryError> {
     }
 }
 
+// ANCHOR: check_variables
+/// What one `OTEL_*` variable must hold when it is set and not empty.
+enum Expected {
+    /// Whole milliseconds, at least 1.
+    Millis,
+    /// A count, at least 1.
+    Size,
+    /// A count, 0 or more.
+    Limit,
+    /// One of `words` (in any case, if `any_case`: as the exporters read
+    /// them); `expected` lists them for the error.
+    OneOf {
+        words: &'static [&'static str],
+        any_case: bool,
+        expected: &'static str,
+    },
+    /// A number from 0 to 1.
+    Ratio,
+    /// `http://` or `https://`, then a host.
+    Url,
+    /// As [`Expected::Url`], without a signal's path: the exporter adds it.
+    BaseUrl,
+    /// `key=value` pairs separated by commas.
+    Pairs,
+}
+
+/// The variables this module reads (the first eight), then those the SDK
+/// and the OTLP exporters read themselves. As the
+/// specification asks, they ignore a value they cannot use (with, at most,
+/// a warning), so `OTEL_BSP_SCHEDULE_DELAY=5s` quietly means the default.
+/// The book refuses it instead: a typo in a deployment should stop the
+/// service at start, not run it with a configuration nobody wrote.
+const VARIABLES: &[(&str, Expected)] = {
+    use Expected::*;
+    const WIRE: Expected = OneOf {
+        words: &["gzip", "none"],
+        any_case: true,
+        expected: "`gzip` or `none` (the compression compiled in)",
+    };
+    const BOOL: Expected = OneOf {
+        words: &["true", "false"],
+        any_case: true,
+        expected: "`true` or `false`",
+    };
+    const EXPORTER: Expected = OneOf {
+        words: &["otlp", "none"],
+        any_case: true,
+        expected: "`otlp` or `none`",
+    };
+    const PROTOCOL: Expected = OneOf {
+        words: &["http/protobuf", "http/json", "grpc"],
+        any_case: false,
+        expected: "`http/protobuf`, `http/json` or `grpc`",
+    };
+    &[
+        ("OTEL_SDK_DISABLED", BOOL),
+        ("OTEL_TRACES_EXPORTER", EXPORTER),
+        ("OTEL_METRICS_EXPORTER", EXPORTER),
+        ("OTEL_LOGS_EXPORTER", EXPORTER),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", PROTOCOL),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", PROTOCOL),
+        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", PROTOCOL),
+        ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", PROTOCOL),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", BaseUrl),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Url),
+        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Url),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", Url),
+        ("OTEL_EXPORTER_OTLP_HEADERS", Pairs),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", Pairs),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", Pairs),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", Pairs),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", Millis),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", Millis),
+        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", Millis),
+        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", Millis),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", WIRE),
+        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", WIRE),
+        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", WIRE),
+        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", WIRE),
+        ("OTEL_EXPORTER_OTLP_INSECURE", BOOL),
+        ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", BOOL),
+        ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", BOOL),
+        ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", BOOL),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            OneOf {
+                words: &["cumulative", "delta", "lowmemory"],
+                any_case: true,
+                expected: "`cumulative`, `delta` or `lowmemory`",
+            },
+        ),
+        ("OTEL_RESOURCE_ATTRIBUTES", Pairs),
+        (
+            "OTEL_TRACES_SAMPLER",
+            OneOf {
+                words: &[
+                    "always_on",
+                    "always_off",
+                    "traceidratio",
+                    "parentbased_always_on",
+                    "parentbased_always_off",
+                    "parentbased_traceidratio",
+                ],
+                any_case: false,
+                expected: "a sampler this SDK implements: `always_on`, `always_off`, \
+                           `traceidratio` or the `parentbased_` form of one of them",
+            },
+        ),
+        ("OTEL_TRACES_SAMPLER_ARG", Ratio),
+        ("OTEL_BSP_SCHEDULE_DELAY", Millis),
+        ("OTEL_BSP_EXPORT_TIMEOUT", Millis),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", Size),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", Size),
+        ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", Size),
+        ("OTEL_BLRP_SCHEDULE_DELAY", Millis),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", Millis),
+        ("OTEL_BLRP_MAX_QUEUE_SIZE", Size),
+        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", Size),
+        ("OTEL_METRIC_EXPORT_INTERVAL", Millis),
+        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", Limit),
+        ("OTEL_SPAN_EVENT_COUNT_LIMIT", Limit),
+        ("OTEL_SPAN_LINK_COUNT_LIMIT", Limit),
+    ]
+};
+
+/// Checks every variable of [`VARIABLES`] that is set: the first one whose
+/// value would be ignored is the error. An empty value means unset, as the
+/// specification says.
+pub fn check_variables() -> Result<(), TelemetryError> {
+    for (variable, expected) in VARIABLES {
+        let value = match std::env::var(variable) {
+            Ok(value) if value.trim().is_empty() => continue,
+            Ok(value) => value,
+            Err(std::env::VarError::NotPresent) => continue,
+            Err(std::env::VarError::NotUnicode(raw)) => {
+                raw.to_string_lossy().into_owned()
+            }
+        };
+        if let Err(expected) = expected.judge(&value) {
+            return Err(TelemetryError::InvalidVariable {
+                variable,
+                value,
+                expected,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Expected {
+    /// `Err` says what was expected instead. Written here rather than taken
+    /// from the exporters: their parsing is private, and it is the lenient
+    /// one this check exists to replace.
+    fn judge(&self, value: &str) -> Result<(), &'static str> {
+        let pairs_ok = |value: &str| {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|pair| !pair.is_empty())
+                .all(|pair| match pair.split_once('=') {
+                    Some((key, value)) => {
+                        !key.trim().is_empty() && !value.trim().is_empty()
+                    }
+                    None => false,
+                })
+        };
+        let url_ok = |value: &str| {
+            let lower = value.to_ascii_lowercase();
+            let rest = lower
+                .strip_prefix("http://")
+                .or_else(|| lower.strip_prefix("https://"));
+            rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        };
+        let (ok, expected) = match self {
+            Expected::Millis => (
+                value.parse::<u64>().is_ok_and(|n| n >= 1),
+                "whole milliseconds, at least 1 (`5000`, not `5s`)",
+            ),
+            Expected::Size => (
+                value.parse::<usize>().is_ok_and(|n| n >= 1),
+                "a whole number, at least 1",
+            ),
+            Expected::Limit => {
+                (value.parse::<u32>().is_ok(), "a whole number, 0 or more")
+            }
+            Expected::OneOf {
+                words,
+                any_case,
+                expected,
+            } => (
+                words.iter().any(|word| {
+                    *word == value || (*any_case && word.eq_ignore_ascii_case(value))
+                }),
+                *expected,
+            ),
+            Expected::Ratio => (
+                value.parse::<f64>().is_ok_and(|r| (0.0..=1.0).contains(&r)),
+                "a number from 0 to 1 (`0.25` keeps a quarter of traces)",
+            ),
+            Expected::Url => (
+                url_ok(value),
+                "a URL with its scheme (`http://collector:4318/v1/traces`)",
+            ),
+            Expected::BaseUrl => (
+                url_ok(value)
+                    && !["/v1/traces", "/v1/metrics", "/v1/logs"]
+                        .iter()
+                        .any(|path| value.trim_end_matches('/').ends_with(path)),
+                "a base URL with its scheme (`http://collector:4318`): the \
+                 exporter adds `/v1/traces`; a full URL goes in the signal's own variable",
+            ),
+            Expected::Pairs => {
+                (pairs_ok(value), "`key=value` pairs separated by commas")
+            }
+        };
+        if ok { Ok(()) } else { Err(expected) }
+    }
+}
+// ANCHOR_END: check_variables
+
 fn resource(default_service_name: &'static str, extra: Vec<KeyValue>) -> Resource {
     // The default builder reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
     let named_by_env = std::env::var_os("OTEL_SERVICE_NAME").is_some()
@@ -403,11 +629,13 @@ fn resource(default_service_name: &'static str, extra: Vec<KeyValue>) -> Resourc
 /// The protocol for one signal: its own variable, then the general one, then
 /// `http/protobuf`, the default the OTLP specification gives.
 fn protocol(signal_variable: &'static str) -> Result<Protocol, TelemetryError> {
-    let (variable, value) = match std::env::var(signal_variable) {
-        Ok(v) => (signal_variable, v),
-        Err(_) => match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL") {
-            Ok(v) => ("OTEL_EXPORTER_OTLP_PROTOCOL", v),
-            Err(_) => return Ok(Protocol::HttpBinary),
+    // An empty value is an unset one, as the specification says.
+    let set = |variable| std::env::var(variable).ok().filter(|v| !v.is_empty());
+    let (variable, value) = match set(signal_variable) {
+        Some(v) => (signal_variable, v),
+        None => match set("OTEL_EXPORTER_OTLP_PROTOCOL") {
+            Some(v) => ("OTEL_EXPORTER_OTLP_PROTOCOL", v),
+            None => return Ok(Protocol::HttpBinary),
         },
     };
     match value.as_str() {

@@ -40,6 +40,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn Error>> {
+    server::check_configuration(DEFAULT_PORT)?;
     let settings = settings()?;
     let telemetry = telemetry::init(SERVICE_NAME)?;
     let meter = opentelemetry::global::meter(SERVICE_NAME);

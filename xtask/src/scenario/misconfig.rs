@@ -1,0 +1,329 @@
+//! Bad configuration, for every example's binaries: each binary a scenario
+//! starts is run once per entry of [`MALFORMED`] (and a server's once per
+//! entry of [`SERVER_MALFORMED`]), with that one variable malformed, and
+//! must exit with code 1 within [`LIMIT`], its output naming the variable,
+//! without a panic. The values are the mistakes people make: a unit after a
+//! number, an endpoint without its scheme, a full URL in the base variable,
+//! a sampler this SDK does not implement, `HOST=localhost`.
+//!
+//! Nothing else is started: no collector, no database. So an example must
+//! read its configuration before it connects anywhere; one that waits for a
+//! database first fails here, naming the database instead.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use tokio::process::Command;
+
+use super::spec::Scenario;
+use crate::repo::{self, Example};
+
+/// How long a binary may take to refuse its configuration.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// One malformed value per kind of check the generated telemetry module
+/// makes, each on a variable people set.
+pub const MALFORMED: &[(&str, &str)] = &[
+    ("OTEL_SDK_DISABLED", "yes"),
+    ("OTEL_TRACES_EXPORTER", "zipkin"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+    (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://collector:4318/v1/traces",
+    ),
+    ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://"),
+    ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+    ("OTEL_EXPORTER_OTLP_TIMEOUT", "10s"),
+    ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+    (
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+        "deltas",
+    ),
+    ("OTEL_RESOURCE_ATTRIBUTES", "team"),
+    ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+    ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+    ("OTEL_BSP_SCHEDULE_DELAY", "-1"),
+    ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
+    ("OTEL_METRIC_EXPORT_INTERVAL", "1m"),
+    ("OTEL_SPAN_EVENT_COUNT_LIMIT", "many"),
+];
+
+/// For a server (a process that listens): its address.
+pub const SERVER_MALFORMED: &[(&str, &str)] = &[
+    ("PORT", "seventy"),
+    ("PORT", "65536"),
+    ("HOST", "localhost"),
+];
+
+/// What the check found for one example.
+pub struct Refused {
+    pub binaries: usize,
+    pub runs: usize,
+    pub slowest: Duration,
+}
+
+/// Runs the check for an example with the generated telemetry module;
+/// `None` for one without it.
+pub async fn check(
+    example: &Example,
+    scenario: &Scenario,
+) -> Result<Option<Refused>> {
+    let mut runs = Vec::new();
+    let mut binaries = 0;
+    for process in &scenario.process {
+        let Some(bin) = &process.bin else { continue };
+        // The modules of the binary's own package: a package inside the
+        // example (Datadog's native-exporter service) may have neither.
+        let package = package_dir(example, bin)?;
+        let telemetry = package.join("src/telemetry.rs").exists();
+        let server = !process.until_exit
+            && !process.desktop
+            && package.join("src/server.rs").exists();
+        let cases = MALFORMED
+            .iter()
+            .filter(|_| telemetry)
+            .chain(SERVER_MALFORMED.iter().filter(|_| server));
+        let before = runs.len();
+        for &(variable, value) in cases {
+            runs.push((bin.clone(), server, variable, value));
+        }
+        binaries += usize::from(runs.len() > before);
+    }
+    if runs.is_empty() {
+        return Ok(None);
+    }
+    let total = runs.len();
+    let mut failures = Vec::new();
+    let mut slowest = Duration::ZERO;
+    // Two at a time: one per core, as the rest of verify.
+    let mut pending = runs.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < 2 {
+            let Some((bin, server, variable, value)) = pending.next() else {
+                break;
+            };
+            running.spawn(async move {
+                let outcome = run_once(&bin, server, variable, value).await;
+                (bin, variable, value, outcome)
+            });
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (bin, variable, value, outcome) =
+            joined.context("a misconfiguration run")?;
+        let exit = outcome?;
+        slowest = slowest.max(exit.took);
+        if let Err(why) = judge(variable, &exit) {
+            failures.push(format!("  {bin} with {variable}={value:?}: {why}"));
+        }
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{}: a malformed variable must stop a binary at start, exit 1 and name \
+             the variable (the generated telemetry module's `check_variables`, the \
+             server module's `listen`); read the configuration before connecting \
+             anywhere:\n{}",
+            example.slug,
+            failures.join("\n")
+        );
+    }
+    Ok(Some(Refused {
+        binaries,
+        runs: total,
+        slowest,
+    }))
+}
+
+/// The directory of the package that builds `bin`: a package of its own
+/// inside the example's directory, if one is named so, else the example's.
+fn package_dir(example: &Example, bin: &str) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(&example.dir)
+        .with_context(|| format!("reading {}", example.dir.display()))?;
+    for entry in entries {
+        let manifest = entry?.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let parsed: toml::Table = toml::from_str(&text)
+            .with_context(|| format!("parsing {}", manifest.display()))?;
+        let name = parsed
+            .get("package")
+            .and_then(|p| p.get("name"))
+            .and_then(|n| n.as_str());
+        if name == Some(bin) {
+            return Ok(manifest.parent().unwrap_or(&example.dir).to_path_buf());
+        }
+    }
+    Ok(example.dir.clone())
+}
+
+/// How one run ended: `code` is `None` if it was still running at [`LIMIT`]
+/// (then killed) or ended on a signal.
+#[derive(Debug)]
+struct Exit {
+    code: Option<i32>,
+    timed_out: bool,
+    output: String,
+    took: Duration,
+}
+
+async fn run_once(
+    bin: &str,
+    server: bool,
+    variable: &str,
+    value: &str,
+) -> Result<Exit> {
+    let program = repo::target_dir().join("debug").join(bin);
+    let mut command = command(&program, server);
+    command.env(variable, value);
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    match tokio::time::timeout(LIMIT, child.wait_with_output()).await {
+        Ok(output) => {
+            let output = output.with_context(|| format!("waiting for {bin}"))?;
+            Ok(Exit {
+                code: output.status.code(),
+                timed_out: false,
+                output: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+                took: started.elapsed(),
+            })
+        }
+        // The child is killed as it is dropped.
+        Err(_) => Ok(Exit {
+            code: None,
+            timed_out: true,
+            output: String::new(),
+            took: started.elapsed(),
+        }),
+    }
+}
+
+/// The binary with the xtask's environment, less every variable a case
+/// sets (so that only the malformed one is in play), and a free port for a
+/// server that wrongly starts.
+fn command(program: &Path, server: bool) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("OTEL_") || name == "PORT" || name == "HOST" {
+            command.env_remove(name.as_ref());
+        }
+    }
+    if server {
+        command.env("PORT", "0");
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// `Err` says what was wrong with how the binary took the bad value.
+fn judge(variable: &str, exit: &Exit) -> Result<(), String> {
+    let last_lines = || {
+        let lines: Vec<&str> = exit.output.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    };
+    if exit.timed_out {
+        return Err(format!(
+            "still running after {LIMIT:?}: the value was not refused"
+        ));
+    }
+    if exit.output.contains("panicked at") {
+        return Err(format!("it panicked: {}", last_lines()));
+    }
+    match exit.code {
+        Some(1) => {}
+        Some(code) => {
+            return Err(format!("exit code {code}, not 1: {}", last_lines()));
+        }
+        None => return Err(format!("ended by a signal: {}", last_lines())),
+    }
+    if !exit.output.contains(variable) {
+        return Err(format!(
+            "its error does not name {variable}: {}",
+            last_lines()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exit(code: Option<i32>, output: &str) -> Exit {
+        Exit {
+            code,
+            timed_out: false,
+            output: output.to_owned(),
+            took: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_clear_refusal_passes() {
+        let refused = exit(
+            Some(1),
+            "error: OTEL_BSP_SCHEDULE_DELAY=\"5s\" is not valid: whole milliseconds",
+        );
+        assert_eq!(judge("OTEL_BSP_SCHEDULE_DELAY", &refused), Ok(()));
+    }
+
+    #[test]
+    fn anything_else_fails() {
+        let variable = "OTEL_BSP_SCHEDULE_DELAY";
+        let cases = [
+            // Started as if nothing were wrong.
+            Exit {
+                code: None,
+                timed_out: true,
+                output: String::new(),
+                took: LIMIT,
+            },
+            exit(Some(0), "OTEL_BSP_SCHEDULE_DELAY ignored"),
+            exit(Some(1), "error: cannot connect to the database"),
+            exit(Some(2), "error: OTEL_BSP_SCHEDULE_DELAY is not valid"),
+            exit(
+                Some(101),
+                "thread 'main' panicked at src/main.rs:3:5:\nOTEL_BSP_SCHEDULE_DELAY",
+            ),
+            exit(
+                Some(1),
+                "thread 'main' panicked at x\nOTEL_BSP_SCHEDULE_DELAY",
+            ),
+            exit(None, "OTEL_BSP_SCHEDULE_DELAY"),
+        ];
+        for case in cases {
+            assert!(judge(variable, &case).is_err(), "{case:?} passed");
+        }
+    }
+
+    #[test]
+    fn every_variable_is_one_the_template_checks_or_the_server_reads() {
+        let template = include_str!("../../templates/telemetry.rs");
+        let server = include_str!("../../templates/server.rs");
+        for (variable, _) in MALFORMED {
+            assert!(
+                template.contains(&format!("\"{variable}\"")),
+                "{variable} is not in the telemetry template"
+            );
+        }
+        for (variable, _) in SERVER_MALFORMED {
+            assert!(server.contains(&format!("\"{variable}\"")), "{variable}");
+        }
+    }
+}
