@@ -6,7 +6,9 @@ pub mod bevy;
 pub mod breaker;
 pub mod cli;
 pub mod collector;
+pub mod faults;
 pub mod load;
+pub mod lossless;
 pub mod operator;
 pub mod overhead;
 pub mod polars;
@@ -242,6 +244,8 @@ const SMOKED: &[&str] = &[
     "polars",
     "bevy",
     "kube-operator",
+    "lossless",
+    "faults",
 ];
 
 /// The verify step `benches`: every bench once with `--smoke` (debug

@@ -521,6 +521,54 @@ pub fn stat(pid: u32) -> Option<Stat> {
     })
 }
 
+/// Every descendant of `root` now (its children, theirs, and so on), with
+/// each one's start time, from `/proc`.
+pub fn descendants(root: u32) -> Vec<(u32, u64)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let all: Vec<(u32, Stat)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid)?)))
+        .collect();
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (pid, stat) in all.iter().filter(|(_, s)| s.parent == parent) {
+            found.push((*pid, stat.started));
+            frontier.push(*pid);
+        }
+    }
+    found
+}
+
+/// Waits up to `limit` for `processes` (pids with their start times, from
+/// [`descendants`]) to exit, then kills those left. For the helpers a
+/// browser or a webview starts: they outlive their parent by a moment, and
+/// a run must not end before they do.
+pub async fn outlived(processes: &[(u32, u64)], limit: Duration) {
+    let alive = || {
+        processes
+            .iter()
+            .filter(|(pid, started)| {
+                stat(*pid).is_some_and(|s| s.started == *started && s.state != 'Z')
+            })
+            .map(|(pid, _)| *pid)
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + limit;
+    while !alive().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    #[cfg(unix)]
+    for pid in alive() {
+        use nix::sys::signal::{Signal as Nix, kill};
+        if let Ok(pid) = i32::try_from(pid) {
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Nix::SIGKILL);
+        }
+    }
+}
+
 /// `sysconf(_SC_CLK_TCK)`: the unit of [`Stat`]'s times.
 pub fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf reads a constant of the system; no memory is shared.
@@ -579,6 +627,48 @@ mod tests {
         let mut command = Command::new("sh");
         command.args(["-c", script]);
         command
+    }
+
+    #[tokio::test]
+    async fn orphaned_descendants_are_waited_for_then_killed() {
+        let mut parent = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let found = poll_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || async {
+                let found = descendants(parent.id());
+                Ok(if found.is_empty() {
+                    Attempt::NotYet("no child yet".into())
+                } else {
+                    Attempt::Done(found)
+                })
+            },
+        )
+        .await
+        .unwrap();
+        // The parent goes; its child is now no one's and still running.
+        parent.kill().unwrap();
+        parent.wait().unwrap();
+        let (pid, started) = found[0];
+        assert!(stat(pid).is_some_and(|s| s.started == started && s.state != 'Z'));
+        outlived(&found, Duration::from_millis(200)).await;
+        let gone = poll_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            || async {
+                Ok(match stat(pid) {
+                    Some(s) if s.started == started && s.state != 'Z' => {
+                        Attempt::NotYet("still running".into())
+                    }
+                    _ => Attempt::Done(()),
+                })
+            },
+        )
+        .await;
+        assert!(gone.is_ok(), "the orphan outlived outlived()");
     }
 
     #[test]

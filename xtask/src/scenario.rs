@@ -208,7 +208,7 @@ async fn run_example(
         && let Some(refused) = misconfig::check(example, scenario).await?
     {
         println!(
-            "  {} misconfigured: {} runs of {} binaries, one malformed variable each, \
+            "  {} misconfigured: {} runs of {} binaries, one malformed value each, \
              each refused with exit 1 naming it (slowest {:.2}s)",
             example.slug,
             refused.runs,

@@ -109,6 +109,38 @@ pub enum Target {
         #[arg(long, default_value_t = 20_000)]
         frames: u64,
     },
+    /// What the quickstart loses when its collector is down, answers 503
+    /// or answers late for a while, with the default queue and a larger
+    /// one; fails if a fault raises the p99 latency past twice the
+    /// baseline's.
+    Faults {
+        /// Requests per second (oha).
+        #[arg(long, default_value_t = 1_000)]
+        rate: u64,
+        /// Seconds of load per run.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Seconds the fault lasts, in the middle of the run.
+        #[arg(long, default_value_t = 10)]
+        window: u64,
+    },
+    /// The highest request rate at which an example loses no span: its
+    /// scenario's processes under a fixed rate, doubled until a span is
+    /// lost or the rate is not held, then SIGTERM.
+    Lossless {
+        /// The example (a directory of `examples/`).
+        #[arg(default_value = "axum-quickstart")]
+        slug: String,
+        /// The first rate, requests/s.
+        #[arg(long, default_value_t = 500)]
+        from: u64,
+        /// The last rate tried.
+        #[arg(long, default_value_t = 16_000)]
+        up_to: u64,
+        /// Seconds of load per rate.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// The kube-operator's memory after many reconciles (against its
     /// in-memory API server).
     KubeOperator {
@@ -196,6 +228,34 @@ pub async fn run(command: Command) -> Result<()> {
         }
         Target::Bevy { frames } => {
             super::bevy::run(if smoke { 100 } else { frames }, build).await
+        }
+        Target::Faults {
+            rate,
+            seconds,
+            window,
+        } => {
+            if window >= seconds {
+                bail!("--window {window} must be shorter than --seconds {seconds}");
+            }
+            let (rate, seconds, window) = if smoke {
+                (SMOKE_RATE, 3, 1)
+            } else {
+                (rate, seconds, window)
+            };
+            super::faults::run(rate, seconds, window, build).await
+        }
+        Target::Lossless {
+            slug,
+            from,
+            up_to,
+            seconds,
+        } => {
+            let (from, up_to, seconds) = if smoke {
+                (SMOKE_RATE, SMOKE_RATE, 1)
+            } else {
+                (from, up_to, seconds)
+            };
+            super::lossless::run(&slug, from, up_to, seconds, build).await
         }
         Target::KubeOperator { reconciles } => {
             super::operator::run(if smoke { 10 } else { reconciles }, build).await

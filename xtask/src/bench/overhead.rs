@@ -368,7 +368,7 @@ impl Bench {
 
 /// What the SDK's batch processors say they dropped: each prints a warning
 /// with the count at shutdown when it dropped anything.
-fn dropped(output: &[String]) -> Totals {
+pub fn dropped(output: &[String]) -> Totals {
     let count = |field: &str| {
         output
             .iter()

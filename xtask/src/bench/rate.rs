@@ -41,28 +41,69 @@ pub async fn run(
     seconds: u64,
     cpus: &str,
 ) -> Result<Measured> {
-    let finished = proc::run_to_exit(
-        "oha",
-        Command::new("taskset")
-            .args(["-c", cpus])
-            .arg(oha)
-            .args([
-                "--no-tui",
-                "--latency-correction",
-                "--output-format",
-                "json",
-            ])
-            .arg(format!("-q{rate}"))
-            .arg(format!("-c{connections}"))
-            .arg(format!("-z{seconds}s"))
-            .arg(url),
-        Duration::from_secs(seconds + 60),
-    )
-    .await?;
-    if !finished.status.success() {
-        bail!("oha failed ({}):\n{}", finished.status, finished.stderr);
+    let load = Fixed {
+        url,
+        rate,
+        connections,
+        seconds,
+        cpus,
+        request: &[],
+    };
+    let json = load.send(oha).await?;
+    parse(&json, rate, connections, Statuses::Success)
+}
+
+/// Load at a fixed rate, with the request's method, headers and body as
+/// oha's arguments (`-m POST`, `-H name:value`, `-d body`).
+pub struct Fixed<'a> {
+    pub url: &'a str,
+    pub rate: u64,
+    pub connections: usize,
+    pub seconds: u64,
+    pub cpus: &'a str,
+    pub request: &'a [String],
+}
+
+impl Fixed<'_> {
+    async fn send(&self, oha: &std::path::Path) -> Result<String> {
+        let finished = proc::run_to_exit(
+            "oha",
+            Command::new("taskset")
+                .args(["-c", self.cpus])
+                .arg(oha)
+                .args([
+                    "--no-tui",
+                    "--latency-correction",
+                    "--output-format",
+                    "json",
+                ])
+                .arg(format!("-q{}", self.rate))
+                .arg(format!("-c{}", self.connections))
+                .arg(format!("-z{}s", self.seconds))
+                .args(self.request)
+                .arg(self.url),
+            Duration::from_secs(self.seconds + 60),
+        )
+        .await?;
+        if !finished.status.success() {
+            bail!("oha failed ({}):\n{}", finished.status, finished.stderr);
+        }
+        Ok(finished.stdout)
     }
-    parse(&finished.stdout, rate, connections)
+
+    /// As [`run`], every status accepted and counted (a repeated request
+    /// may be refused, and is still a request).
+    pub async fn run_any_status(&self, oha: &std::path::Path) -> Result<Measured> {
+        let json = self.send(oha).await?;
+        parse(&json, self.rate, self.connections, Statuses::Any)
+    }
+}
+
+/// Which statuses a run may answer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Statuses {
+    Success,
+    Any,
 }
 
 #[derive(Deserialize)]
@@ -96,7 +137,12 @@ const RATE_TOLERANCE: f64 = 0.02;
 /// most one per connection, cut by oha itself, not failed by the service.
 const CUT_AT_THE_END: &str = "aborted due to deadline";
 
-fn parse(json: &str, rate: u64, connections: usize) -> Result<Measured> {
+fn parse(
+    json: &str,
+    rate: u64,
+    connections: usize,
+    allowed: Statuses,
+) -> Result<Measured> {
     let mut report: Report = serde_json::from_str(json)
         .context("oha's JSON report has an unknown shape")?;
     if report
@@ -114,7 +160,7 @@ fn parse(json: &str, rate: u64, connections: usize) -> Result<Measured> {
         let code: u16 = status
             .parse()
             .with_context(|| format!("oha reported a status {status:?}"))?;
-        if !(200..300).contains(&code) {
+        if allowed == Statuses::Success && !(200..300).contains(&code) {
             bail!("{n} requests answered {code} at {rate} req/s");
         }
         statuses.insert(code, n);
@@ -154,8 +200,13 @@ mod tests {
 
     #[test]
     fn reads_a_run_that_held_its_rate() {
-        let measured =
-            parse(&report(19_980.7, r#"{"200": 59977}"#, "{}"), 20_000, 16).unwrap();
+        let measured = parse(
+            &report(19_980.7, r#"{"200": 59977}"#, "{}"),
+            20_000,
+            16,
+            Statuses::Success,
+        )
+        .unwrap();
         assert_eq!(measured.requests, 59_977);
         assert!((measured.p50_ms - 0.148).abs() < 1e-9);
         assert!((measured.p99_ms - 0.555).abs() < 1e-9);
@@ -163,8 +214,13 @@ mod tests {
 
     #[test]
     fn refuses_a_run_below_its_rate() {
-        let error = parse(&report(15_000.0, r#"{"200": 45000}"#, "{}"), 20_000, 16)
-            .unwrap_err();
+        let error = parse(
+            &report(15_000.0, r#"{"200": 45000}"#, "{}"),
+            20_000,
+            16,
+            Statuses::Success,
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("saturated"), "{error}");
     }
 
@@ -172,18 +228,43 @@ mod tests {
     fn refuses_errors_and_non_success_statuses() {
         let ok = r#"{"200": 60000}"#;
         let failed = r#"{"connection refused": 3}"#;
-        assert!(parse(&report(20_000.0, ok, failed), 20_000, 16).is_err());
+        assert!(
+            parse(&report(20_000.0, ok, failed), 20_000, 16, Statuses::Success)
+                .is_err()
+        );
         let statuses = r#"{"200": 59000, "500": 1000}"#;
-        assert!(parse(&report(20_000.0, statuses, "{}"), 20_000, 16).is_err());
-        assert!(parse("not json", 20_000, 16).is_err());
+        assert!(
+            parse(
+                &report(20_000.0, statuses, "{}"),
+                20_000,
+                16,
+                Statuses::Success
+            )
+            .is_err()
+        );
+        assert!(
+            parse(&report(20_000.0, statuses, "{}"), 20_000, 16, Statuses::Any)
+                .is_ok()
+        );
+        assert!(parse("not json", 20_000, 16, Statuses::Success).is_err());
     }
 
     #[test]
     fn requests_cut_at_the_end_count_only_up_to_one_per_connection() {
         let ok = r#"{"200": 60000}"#;
         let cut = r#"{"aborted due to deadline": 6}"#;
-        assert!(parse(&report(20_000.0, ok, cut), 20_000, 16).is_ok());
+        assert!(
+            parse(&report(20_000.0, ok, cut), 20_000, 16, Statuses::Success).is_ok()
+        );
         let too_many = r#"{"aborted due to deadline": 17}"#;
-        assert!(parse(&report(20_000.0, ok, too_many), 20_000, 16).is_err());
+        assert!(
+            parse(
+                &report(20_000.0, ok, too_many),
+                20_000,
+                16,
+                Statuses::Success
+            )
+            .is_err()
+        );
     }
 }

@@ -35,7 +35,7 @@ const BATCH_DELAY_MS: &str = "60000";
 /// How long the flushed spans may take to arrive after the exit.
 const ARRIVAL_DEADLINE: Duration = Duration::from_secs(15);
 /// The parent span id every request names: a caller that exports nothing.
-const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+pub const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 
 /// What a flush check found.
 pub struct Flushed {
@@ -158,7 +158,7 @@ pub async fn check(
 /// spans. Downstream services' server spans have parents of their own, and
 /// do not count; nor do other roots (a controller's watch requests, say)
 /// once the requests' own spans are found.
-fn flushed_spans(spans: &[SpanRecord], traces: &BTreeSet<String>) -> usize {
+pub fn flushed_spans(spans: &[SpanRecord], traces: &BTreeSet<String>) -> usize {
     let servers = || spans.iter().filter(|s| s.kind == "server");
     let ours = servers()
         .filter(|s| {

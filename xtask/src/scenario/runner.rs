@@ -98,6 +98,7 @@ pub async fn run(
             database_url: database_url.as_deref(),
             stack,
             extra_env: Vec::new(),
+            profile: "debug",
         };
         let received = run
             .once()
@@ -125,6 +126,9 @@ pub struct Run<'a> {
     stack: Option<&'a Backends>,
     /// Variables every process gets last, over the scenario's own.
     extra_env: Vec<(String, String)>,
+    /// Cargo's profile directory the binaries are in: `debug`, or
+    /// `release` for a bench.
+    profile: &'static str,
 }
 
 /// What a run started: the example's processes and the services around
@@ -228,6 +232,7 @@ impl<'a> Run<'a> {
             database_url,
             stack: None,
             extra_env: Vec::new(),
+            profile: "debug",
         }
     }
 
@@ -242,6 +247,14 @@ impl<'a> Run<'a> {
         Run {
             extra_env: env,
             ..Run::live(example, scenario, database_url)
+        }
+    }
+
+    /// The release builds of the binaries, for a bench.
+    pub fn release(self) -> Self {
+        Run {
+            profile: "release",
+            ..self
         }
     }
 
@@ -429,7 +442,7 @@ impl<'a> Run<'a> {
         for process in &scenario.process {
             if let (true, Some(bin)) = (process.desktop, &process.bin) {
                 let env = self.process_env(process, &endpoint, &values);
-                let binary = repo::target_dir().join("debug").join(bin);
+                let binary = repo::target_dir().join(self.profile).join(bin);
                 session.desktop_app = Some((binary, env));
                 continue;
             }
@@ -472,7 +485,8 @@ impl<'a> Run<'a> {
         values: &BTreeMap<String, String>,
         session: &mut Session,
     ) -> Result<Option<Server>> {
-        let mut command = Command::new(repo::target_dir().join("debug").join(bin));
+        let mut command =
+            Command::new(repo::target_dir().join(self.profile).join(bin));
         if !process.until_exit {
             // A free port, unless the scenario's `env` says otherwise.
             command.env("PORT", "0");

@@ -43,7 +43,7 @@ impl Server {
 
 /// The server `name` names (`NAME.admin`: an Envoy's admin interface), or
 /// the first one, and the address to send to.
-fn server<'a>(
+pub fn server<'a>(
     servers: &'a [Server],
     name: Option<&str>,
 ) -> Result<(&'a Server, &'a str)> {

@@ -267,12 +267,17 @@ impl Browser {
 
     /// Ends the session and the driver.
     pub async fn quit(self) {
+        // The browser's (or the webview's) helper processes, known now:
+        // once their parent is gone they are no one's child.
+        let helpers = self.driver.pid().map(proc::descendants).unwrap_or_default();
         let _ = self.call("DELETE", "", json!({})).await;
         // The driver ends the browser (or the app) with it; then the
         // display stops and the profile is removed.
         self.driver
             .end(Signal::Terminate, Duration::from_secs(10))
             .await;
+        // WebKit's network process outlives the app by a moment.
+        proc::outlived(&helpers, Duration::from_secs(5)).await;
         if let Some(display) = self.display {
             display.stop().await;
         }

@@ -1,5 +1,8 @@
 //! What the event-sourcing tests share: a fresh database per test.
 
+// Each test binary uses part of this module.
+#![allow(dead_code, reason = "each test binary uses part of this module")]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use example_event_sourcing::EventStore;
@@ -8,6 +11,13 @@ static DATABASES: AtomicUsize = AtomicUsize::new(0);
 
 /// A store on a new, empty database.
 pub async fn fresh_store() -> EventStore {
+    EventStore::connect(&fresh_database_url().await)
+        .await
+        .unwrap()
+}
+
+/// The URL of a new, empty database.
+pub async fn fresh_database_url() -> String {
     let admin = std::env::var("DATABASE_URL").expect(
         "DATABASE_URL is not set: these tests need a PostgreSQL server where they \
          may create databases. `cargo xtask verify --only test` starts one.",
@@ -22,10 +32,9 @@ pub async fn fresh_store() -> EventStore {
         .execute(&pool)
         .await
         .unwrap();
+    pool.close().await;
     let base = admin
         .rsplit_once('/')
         .map_or(admin.as_str(), |(base, _)| base);
-    EventStore::connect(&format!("{base}/{name}"))
-        .await
-        .unwrap()
+    format!("{base}/{name}")
 }
