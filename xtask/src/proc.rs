@@ -669,6 +669,26 @@ mod tests {
         )
         .await;
         assert!(gone.is_ok(), "the orphan outlived outlived()");
+
+        // One that ends by itself is waited for, not killed, and no longer
+        // than it takes.
+        let mut parent = std::process::Command::new("sh")
+            .args(["-c", "sleep 0.3 & wait"])
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let child = descendants(parent.id());
+        assert_eq!(child.len(), 1, "{child:?}");
+        let waited = Instant::now();
+        outlived(&child, Duration::from_secs(10)).await;
+        assert!(
+            waited.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            waited.elapsed()
+        );
+        let status = parent.wait().unwrap();
+        // `wait` in the shell returns the child's status: 0, not killed.
+        assert!(status.success(), "{status}");
     }
 
     #[test]

@@ -67,15 +67,7 @@ pub async fn run(slug: &str, build_first: bool) -> Result<()> {
     }));
 
     let mut shared = services::Shared::default();
-    let database_url = match scenario.needs(Need::Postgres) {
-        true => Some(
-            shared
-                .postgres()?
-                .context("PostgreSQL is not available")?
-                .fresh_database()?,
-        ),
-        false => None,
-    };
+    let database_url = shared.database_for(scenario.needs(Need::Postgres))?;
     let run = Run::live(&example, &scenario, database_url.as_deref());
     let mut session = Session::default();
     let started = tokio::select! {

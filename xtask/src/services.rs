@@ -20,7 +20,7 @@ pub mod prometheus;
 pub mod redis;
 pub mod rotel;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde::Deserialize;
 
 /// What a scenario may need from the machine (`needs = [...]`).
@@ -89,6 +89,19 @@ impl Shared {
             self.postgres = Some(postgres::Postgres::provide()?);
         }
         Ok(self.postgres.as_ref().and_then(Option::as_ref))
+    }
+
+    /// A fresh database for a scenario that needs PostgreSQL; `None` for
+    /// one that does not.
+    pub fn database_for(
+        &mut self,
+        scenario_needs_it: bool,
+    ) -> Result<Option<String>> {
+        if !scenario_needs_it {
+            return Ok(None);
+        }
+        let postgres = self.postgres()?.context("PostgreSQL is not available")?;
+        Ok(Some(postgres.fresh_database()?))
     }
 
     /// A Kafka broker, started the first time it is asked for.

@@ -18,9 +18,10 @@
 //! | `RUST_LOG` | console log filter (default `info`); the SDK's own messages once a minute |
 //!
 //! These, and the other `OTEL_*` variables the SDK and the exporters read
-//! (batch sizes and delays, timeouts, limits, compression), are checked at
-//! start by [`check_variables`]: a value that could not be used is an error
-//! naming the variable, not a default taken in silence.
+//! (batch sizes and delays, export timeouts, limits, compression), are
+//! checked at start by [`check_variables`]: a value that could not be used,
+//! or that would have no effect, is an error naming the variable, not a
+//! default taken in silence.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -410,8 +411,15 @@ enum Expected {
     Url,
     /// As [`Expected::Url`], without a signal's path: the exporter adds it.
     BaseUrl,
-    /// `key=value` pairs separated by commas.
+    /// `key=value` pairs separated by commas, each key an HTTP header
+    /// name and each value not empty (the exporters drop the others).
+    Headers,
+    /// `key=value` pairs separated by commas, each key not empty.
     Pairs,
+    /// Read by the SDK, used only by its experimental async-runtime
+    /// processors: with the thread-based ones this module builds, any value
+    /// would be ignored.
+    NoEffect,
 }
 
 /// The variables this module reads (the first eight), then those the SDK
@@ -455,10 +463,10 @@ const VARIABLES: &[(&str, Expected)] = {
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Url),
         ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Url),
         ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", Url),
-        ("OTEL_EXPORTER_OTLP_HEADERS", Pairs),
-        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", Pairs),
-        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", Pairs),
-        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", Pairs),
+        ("OTEL_EXPORTER_OTLP_HEADERS", Headers),
+        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", Headers),
+        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", Headers),
+        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", Headers),
         ("OTEL_EXPORTER_OTLP_TIMEOUT", Millis),
         ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", Millis),
         ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", Millis),
@@ -498,12 +506,12 @@ const VARIABLES: &[(&str, Expected)] = {
         ),
         ("OTEL_TRACES_SAMPLER_ARG", Ratio),
         ("OTEL_BSP_SCHEDULE_DELAY", Millis),
-        ("OTEL_BSP_EXPORT_TIMEOUT", Millis),
+        ("OTEL_BSP_EXPORT_TIMEOUT", NoEffect),
         ("OTEL_BSP_MAX_QUEUE_SIZE", Size),
         ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", Size),
-        ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", Size),
+        ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", NoEffect),
         ("OTEL_BLRP_SCHEDULE_DELAY", Millis),
-        ("OTEL_BLRP_EXPORT_TIMEOUT", Millis),
+        ("OTEL_BLRP_EXPORT_TIMEOUT", NoEffect),
         ("OTEL_BLRP_MAX_QUEUE_SIZE", Size),
         ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", Size),
         ("OTEL_METRIC_EXPORT_INTERVAL", Millis),
@@ -522,8 +530,13 @@ pub fn check_variables() -> Result<(), TelemetryError> {
             Ok(value) if value.trim().is_empty() => continue,
             Ok(value) => value,
             Err(std::env::VarError::NotPresent) => continue,
+            // The SDK would read it as unset.
             Err(std::env::VarError::NotUnicode(raw)) => {
-                raw.to_string_lossy().into_owned()
+                return Err(TelemetryError::InvalidVariable {
+                    variable,
+                    value: raw.to_string_lossy().into_owned(),
+                    expected: "text in UTF-8",
+                });
             }
         };
         if let Err(expected) = expected.judge(&value) {
@@ -542,16 +555,23 @@ impl Expected {
     /// from the exporters: their parsing is private, and it is the lenient
     /// one this check exists to replace.
     fn judge(&self, value: &str) -> Result<(), &'static str> {
-        let pairs_ok = |value: &str| {
+        // Each pair's key and value, or `None` for a pair without `=`.
+        let pairs = |value: &str| -> Option<Vec<(String, String)>> {
             value
                 .split(',')
                 .map(str::trim)
                 .filter(|pair| !pair.is_empty())
-                .all(|pair| match pair.split_once('=') {
-                    Some((key, value)) => {
-                        !key.trim().is_empty() && !value.trim().is_empty()
-                    }
-                    None => false,
+                .map(|pair| {
+                    let (key, value) = pair.split_once('=')?;
+                    Some((key.trim().to_owned(), value.trim().to_owned()))
+                })
+                .collect()
+        };
+        // An HTTP header name: a token (RFC 9110), as the exporters require.
+        let header_name = |key: &str| {
+            !key.is_empty()
+                && key.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
                 })
         };
         let url_ok = |value: &str| {
@@ -599,9 +619,26 @@ impl Expected {
                 "a base URL with its scheme (`http://collector:4318`): the \
                  exporter adds `/v1/traces`; a full URL goes in the signal's own variable",
             ),
-            Expected::Pairs => {
-                (pairs_ok(value), "`key=value` pairs separated by commas")
-            }
+            Expected::Headers => (
+                pairs(value).is_some_and(|pairs| {
+                    pairs
+                        .iter()
+                        .all(|(key, value)| header_name(key) && !value.is_empty())
+                }),
+                "`name=value` pairs separated by commas, each name a header name \
+                 (no spaces) and each value not empty",
+            ),
+            Expected::Pairs => (
+                pairs(value).is_some_and(|pairs| {
+                    pairs.iter().all(|(key, _)| !key.is_empty())
+                }),
+                "`key=value` pairs separated by commas",
+            ),
+            Expected::NoEffect => (
+                false,
+                "no effect: only the SDK's experimental async-runtime batch \
+                 processors read it, and this module builds the thread-based ones",
+            ),
         };
         if ok { Ok(()) } else { Err(expected) }
     }

@@ -138,7 +138,7 @@ pub enum Target {
         #[arg(long, default_value_t = 16_000)]
         up_to: u64,
         /// Seconds of load per rate.
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
     /// The kube-operator's memory after many reconciles (against its

@@ -16,7 +16,6 @@
 //! three failure modes switched at run time and its connections cut on
 //! command, which is a few dozen lines over hyper.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use tokio::task::JoinSet;
 
 use super::{Build, rate};
 use crate::otlp::collector::Collector;
-use crate::proc::{self, Attempt};
+use crate::proc;
 use crate::scenario::flush::{self, CALLER_SPAN_ID};
 
 const TRACE_ID: &str = "fa0175000000000000000000000000f1";
@@ -150,7 +149,23 @@ impl Listening {
     }
 
     /// Closes the port and cuts every connection, as a killed process would.
-    fn down(&mut self) {
+    /// The acceptor is awaited after its abort, so that no connection it
+    /// accepted meanwhile escapes the cut.
+    async fn down(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.abort();
+            let _ = acceptor.await;
+        }
+        self.connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .abort_all();
+    }
+}
+
+impl Drop for Listening {
+    /// On every path out of a run, the port and the connections go.
+    fn drop(&mut self) {
         if let Some(acceptor) = self.acceptor.take() {
             acceptor.abort();
         }
@@ -274,7 +289,9 @@ async fn one_run(
     };
     let router = Router::new().fallback(forward).with_state(front);
     let mut listening = Listening {
-        port: 0,
+        // Below the ephemeral range, so that no outgoing connection takes
+        // the port while the front is down.
+        port: proc::free_port()?,
         router,
         acceptor: None,
         connections: Arc::new(Mutex::new(JoinSet::new())),
@@ -292,7 +309,9 @@ async fn one_run(
     let service = super::serve("example-axum-quickstart", bin, &env).await?;
     let url = format!("{}/chain", service.url);
     let traceparent = format!("traceparent: 00-{TRACE_ID}-{CALLER_SPAN_ID}-01");
-    let arguments = ["-H".to_owned(), traceparent];
+    // `-w`: requests in flight at the end are awaited, so that each one
+    // the service traced is also one counted.
+    let arguments = ["-w".to_owned(), "-H".to_owned(), traceparent];
     let load = rate::Fixed {
         url: &url,
         rate,
@@ -305,7 +324,7 @@ async fn one_run(
     let (measured, switched) = tokio::join!(load.run_any_status(oha), async {
         tokio::time::sleep(start_fault).await;
         match fault {
-            Mode::Down => listening.down(),
+            Mode::Down => listening.down().await,
             other => *mode.lock().unwrap_or_else(|e| e.into_inner()) = other,
         }
         tokio::time::sleep(Duration::from_secs(window)).await;
@@ -321,24 +340,10 @@ async fn one_run(
     service.process.stop(Duration::from_secs(60)).await?;
     let measured = measured?;
     let dropped = super::overhead::dropped(&service.process.output_lines()).spans;
-    let traces = BTreeSet::from([TRACE_ID.to_owned()]);
     let answered = measured.requests;
-    let count = || flush::flushed_spans(&collector.store.snapshot().spans, &traces);
-    let arrived = proc::poll_until(
-        Duration::from_secs(15),
-        Duration::from_millis(100),
-        || async {
-            let arrived = count();
-            Ok(if arrived as u64 >= answered {
-                Attempt::Done(arrived)
-            } else {
-                Attempt::NotYet(String::new())
-            })
-        },
-    )
-    .await
-    .unwrap_or_else(|_| count());
-    listening.down();
+    // Wait for what is still on its way; a shortfall after that is a loss.
+    let arrived = flush::arrived(&collector, TRACE_ID, answered).await;
+    listening.down().await;
     Ok(Outcome {
         fault,
         queue,

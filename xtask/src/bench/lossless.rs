@@ -12,14 +12,10 @@
 //! On a machine of two cores the service, its collector and the load share
 //! them: the figure is that machine's, a floor, not the service's ceiling.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
 use anyhow::{Context as _, Result, bail};
 
 use super::{Build, rate};
 use crate::otlp::collector::Collector;
-use crate::proc::{self, Attempt};
 use crate::repo;
 use crate::scenario::flush::{self, CALLER_SPAN_ID};
 use crate::scenario::runner::{Run, Session};
@@ -39,8 +35,21 @@ struct Step {
 }
 
 impl Step {
+    /// Every answered request's span, and no other, arrived; nothing was
+    /// dropped. `oha` waits for the requests in flight at the end (`-w`),
+    /// so every request the service traced was answered and counted; more
+    /// spans than requests would be a miscount, and fails too.
     fn lossless(&self) -> bool {
-        self.arrived as u64 >= self.answered && self.dropped == 0
+        self.arrived as u64 == self.answered && self.dropped == 0
+    }
+
+    fn verdict(&self) -> &'static str {
+        match (self.arrived as u64).cmp(&self.answered) {
+            _ if self.dropped > 0 => "LOST",
+            std::cmp::Ordering::Less => "LOST",
+            std::cmp::Ordering::Greater => "MISCOUNTED: more spans than requests",
+            std::cmp::Ordering::Equal => "nothing lost",
+        }
     }
 }
 
@@ -57,6 +66,9 @@ pub async fn run(
         .with_context(|| {
             format!("no example {slug:?} (the directories of examples/)")
         })?;
+    if from == 0 || from > up_to {
+        bail!("--from {from} must be at least 1 and at most --up-to {up_to}");
+    }
     let scenario = spec::load(&example.scenario_path())?;
     let Some(request) = flush::repeatable(&scenario) else {
         bail!(
@@ -70,15 +82,7 @@ pub async fn run(
     super::build(build, &[&example.package])?;
     let oha = rate::oha()?;
     let mut shared = services::Shared::default();
-    let database_url = match scenario.needs(Need::Postgres) {
-        true => Some(
-            shared
-                .postgres()?
-                .context("PostgreSQL is not available")?
-                .fresh_database()?,
-        ),
-        false => None,
-    };
+    let database_url = shared.database_for(scenario.needs(Need::Postgres))?;
     println!(
         "{slug}: {} {} at a fixed rate for {seconds} s, then SIGTERM; rates double from \
          {from} req/s",
@@ -103,11 +107,7 @@ pub async fn run(
                     step.arrived,
                     step.dropped,
                     step.p99_ms,
-                    if step.lossless() {
-                        "nothing lost"
-                    } else {
-                        "LOST"
-                    }
+                    step.verdict()
                 );
                 let lossless = step.lossless();
                 steps.push(step);
@@ -115,12 +115,7 @@ pub async fn run(
                     break;
                 }
             }
-            None => {
-                println!(
-                    "  {rate:>6} req/s: not held (the load or the service saturated)"
-                );
-                break;
-            }
+            None => break,
         }
         rate *= 2;
     }
@@ -134,7 +129,7 @@ pub async fn run(
 }
 
 /// The processes at one rate, under load, stopped; `None` when `oha` could
-/// not hold the rate.
+/// not hold the rate or requests failed.
 async fn one_rate(
     run: &Run<'_>,
     request: &spec::Traffic,
@@ -148,8 +143,13 @@ async fn one_rate(
         run.start(&collector, &mut session).await?;
         let (_, base) = traffic::server(&session.servers, request.to.as_deref())?;
         let url = format!("{base}{}", request.path);
-        let mut arguments =
-            vec!["-m".to_owned(), request.method.as_str().to_owned()];
+        // `-w`: the requests in flight at the end are awaited, not cut, so
+        // that each one the service traced is also one answered.
+        let mut arguments = vec![
+            "-w".to_owned(),
+            "-m".to_owned(),
+            request.method.as_str().to_owned(),
+        ];
         let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01");
         for (name, value) in
             [("traceparent", traceparent.as_str())].into_iter().chain(
@@ -185,31 +185,19 @@ async fn one_rate(
     session.stop_all().await;
     let measured = match loaded? {
         Ok(measured) => measured,
-        Err(error) if error.to_string().contains("saturated") => return Ok(None),
-        Err(error) => return Err(error),
+        // Saturated, or requests failing under the load: not held.
+        Err(error) => {
+            println!("  {rate:>6} req/s: not held: {error:#}");
+            return Ok(None);
+        }
     };
     if !problems.is_empty() {
         bail!("{}", problems.join("\n"));
     }
     let dropped = super::overhead::dropped(&outputs).spans;
-    let traces = BTreeSet::from([TRACE_ID.to_owned()]);
     let answered = measured.requests;
-    let count = || flush::flushed_spans(&collector.store.snapshot().spans, &traces);
     // Wait for what is still on its way; a shortfall after that is a loss.
-    let arrived = proc::poll_until(
-        Duration::from_secs(15),
-        Duration::from_millis(100),
-        || async {
-            let arrived = count();
-            Ok(if arrived as u64 >= answered {
-                Attempt::Done(arrived)
-            } else {
-                Attempt::NotYet(String::new())
-            })
-        },
-    )
-    .await
-    .unwrap_or_else(|_| count());
+    let arrived = flush::arrived(&collector, TRACE_ID, answered).await;
     Ok(Some(Step {
         rate,
         answered,

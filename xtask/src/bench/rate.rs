@@ -133,8 +133,10 @@ struct Percentiles {
 /// How far below the asked rate a run may fall and still count.
 const RATE_TOLERANCE: f64 = 0.02;
 
-/// What oha calls a request still in flight when the duration ends: at
-/// most one per connection, cut by oha itself, not failed by the service.
+/// What oha calls a request still in flight when the duration ends, cut
+/// by oha itself, not failed by the service: oha 1.16 aborts every worker
+/// at the deadline, idle ones too, so up to one per connection (none with
+/// `-w`, which awaits them).
 const CUT_AT_THE_END: &str = "aborted due to deadline";
 
 fn parse(

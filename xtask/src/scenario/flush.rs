@@ -152,6 +152,24 @@ pub async fn check(
     }))
 }
 
+/// How many of the requests' server spans (as [`flushed_spans`] counts
+/// those of `trace`) have arrived, waiting up to [`ARRIVAL_DEADLINE`] for
+/// `expected` of them: what is still short then was lost.
+pub async fn arrived(collector: &Collector, trace: &str, expected: u64) -> usize {
+    let traces = BTreeSet::from([trace.to_owned()]);
+    let count = || flushed_spans(&collector.store.snapshot().spans, &traces);
+    proc::poll_until(ARRIVAL_DEADLINE, Duration::from_millis(100), || async {
+        let arrived = count();
+        Ok(if arrived as u64 >= expected {
+            Attempt::Done(arrived)
+        } else {
+            Attempt::NotYet(format!("{arrived} of {expected} server spans arrived"))
+        })
+    })
+    .await
+    .unwrap_or_else(|_| count())
+}
+
 /// The server spans of the requests sent: in one of `traces` as children
 /// of the caller the requests named; or, when no span continued those
 /// traces (the example reads another propagation format), the root server
@@ -159,17 +177,24 @@ pub async fn check(
 /// do not count; nor do other roots (a controller's watch requests, say)
 /// once the requests' own spans are found.
 pub fn flushed_spans(spans: &[SpanRecord], traces: &BTreeSet<String>) -> usize {
+    // Distinct span ids: an export retried after its answer was lost
+    // arrives twice, and must not count twice.
     let servers = || spans.iter().filter(|s| s.kind == "server");
-    let ours = servers()
+    let ours: BTreeSet<&str> = servers()
         .filter(|s| {
             s.parent_span_id.as_deref() == Some(CALLER_SPAN_ID)
                 && traces.contains(&s.trace_id)
         })
-        .count();
-    if ours > 0 {
-        return ours;
+        .map(|s| s.span_id.as_str())
+        .collect();
+    if !ours.is_empty() {
+        return ours.len();
     }
-    servers().filter(|s| s.parent_span_id.is_none()).count()
+    servers()
+        .filter(|s| s.parent_span_id.is_none())
+        .map(|s| s.span_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .len()
 }
 
 #[cfg(test)]
@@ -194,6 +219,8 @@ mod tests {
         let spans = [ours.clone(), client, other_trace, child, root];
         // The request's own span; the unrelated root is not counted.
         assert_eq!(flushed_spans(&spans, &traces), 1);
+        // The same span twice (an export retried): once.
+        assert_eq!(flushed_spans(&[ours.clone(), ours.clone()], &traces), 1);
         assert_eq!(flushed_spans(&spans[1..4], &traces), 0);
         // No span continued the trace: the roots are the requests'.
         assert_eq!(flushed_spans(&spans[1..], &traces), 1);

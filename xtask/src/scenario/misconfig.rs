@@ -118,7 +118,7 @@ pub async fn check(
             joined.context("a misconfiguration run")?;
         let exit = outcome?;
         slowest = slowest.max(exit.took);
-        if let Err(why) = judge(variable, &exit) {
+        if let Err(why) = judge(variable, value, &exit) {
             failures.push(format!("  {bin} with {variable}={value:?}: {why}"));
         }
     }
@@ -231,8 +231,10 @@ fn command(program: &Path, server: bool) -> Command {
     command
 }
 
-/// `Err` says what was wrong with how the binary took the bad value.
-fn judge(variable: &str, exit: &Exit) -> Result<(), String> {
+/// `Err` says what was wrong with how the binary took the bad value. The
+/// error must quote it as both modules do, `VARIABLE="value"`: a mere
+/// mention of the name (`PORT` inside `OTEL_EXPORTER_OTLP_...`) is not one.
+fn judge(variable: &str, value: &str, exit: &Exit) -> Result<(), String> {
     let last_lines = || {
         let lines: Vec<&str> = exit.output.lines().collect();
         lines[lines.len().saturating_sub(5)..].join(" | ")
@@ -252,13 +254,24 @@ fn judge(variable: &str, exit: &Exit) -> Result<(), String> {
         }
         None => return Err(format!("ended by a signal: {}", last_lines())),
     }
-    if !exit.output.contains(variable) {
+    if !quotes(&exit.output, &format!("{variable}={value:?}")) {
         return Err(format!(
             "its error does not name {variable}: {}",
             last_lines()
         ));
     }
     Ok(())
+}
+
+/// Whether `output` holds `needle` as a whole name: not as the tail of a
+/// longer one (`PORT="x"` inside `EXPORT="x"`).
+fn quotes(output: &str, needle: &str) -> bool {
+    output.match_indices(needle).any(|(at, _)| {
+        output[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
+    })
 }
 
 #[cfg(test)]
@@ -280,7 +293,7 @@ mod tests {
             Some(1),
             "error: OTEL_BSP_SCHEDULE_DELAY=\"5s\" is not valid: whole milliseconds",
         );
-        assert_eq!(judge("OTEL_BSP_SCHEDULE_DELAY", &refused), Ok(()));
+        assert_eq!(judge("OTEL_BSP_SCHEDULE_DELAY", "5s", &refused), Ok(()));
     }
 
     #[test]
@@ -306,9 +319,17 @@ mod tests {
                 "thread 'main' panicked at x\nOTEL_BSP_SCHEDULE_DELAY",
             ),
             exit(None, "OTEL_BSP_SCHEDULE_DELAY"),
+            // The name, not the refusal of this value.
+            exit(Some(1), "error: OTEL_BSP_SCHEDULE_DELAY=\"10\" is too low"),
         ];
+        // `PORT` in another variable's name is not `PORT` refused.
+        let other = exit(
+            Some(1),
+            "error: OTEL_EXPORTER_OTLP_EXPORT=\"seventy\" is not valid",
+        );
+        assert!(judge("PORT", "seventy", &other).is_err());
         for case in cases {
-            assert!(judge(variable, &case).is_err(), "{case:?} passed");
+            assert!(judge(variable, "5s", &case).is_err(), "{case:?} passed");
         }
     }
 
