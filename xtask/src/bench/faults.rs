@@ -309,9 +309,7 @@ async fn one_run(
     let service = super::serve("example-axum-quickstart", bin, &env).await?;
     let url = format!("{}/chain", service.url);
     let traceparent = format!("traceparent: 00-{TRACE_ID}-{CALLER_SPAN_ID}-01");
-    // `-w`: requests in flight at the end are awaited, so that each one
-    // the service traced is also one counted.
-    let arguments = ["-w".to_owned(), "-H".to_owned(), traceparent];
+    let arguments = ["-H".to_owned(), traceparent];
     let load = rate::Fixed {
         url: &url,
         rate,
@@ -321,7 +319,7 @@ async fn one_run(
         request: &arguments,
     };
     let start_fault = Duration::from_secs((seconds - window) / 2);
-    let (measured, switched) = tokio::join!(load.run_any_status(oha), async {
+    let (measured, switched) = tokio::join!(load.run_counted(oha), async {
         tokio::time::sleep(start_fault).await;
         match fault {
             Mode::Down => listening.down().await,

@@ -36,7 +36,7 @@ struct Step {
 
 impl Step {
     /// Every answered request's span, and no other, arrived; nothing was
-    /// dropped. `oha` waits for the requests in flight at the end (`-w`),
+    /// dropped. `oha` waits for the requests in flight at the end,
     /// so every request the service traced was answered and counted; more
     /// spans than requests would be a miscount, and fails too.
     fn lossless(&self) -> bool {
@@ -143,13 +143,8 @@ async fn one_rate(
         run.start(&collector, &mut session).await?;
         let (_, base) = traffic::server(&session.servers, request.to.as_deref())?;
         let url = format!("{base}{}", request.path);
-        // `-w`: the requests in flight at the end are awaited, not cut, so
-        // that each one the service traced is also one answered.
-        let mut arguments = vec![
-            "-w".to_owned(),
-            "-m".to_owned(),
-            request.method.as_str().to_owned(),
-        ];
+        let mut arguments =
+            vec!["-m".to_owned(), request.method.as_str().to_owned()];
         let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01");
         for (name, value) in
             [("traceparent", traceparent.as_str())].into_iter().chain(
@@ -172,7 +167,7 @@ async fn one_rate(
             cpus: "0-1",
             request: &arguments,
         };
-        anyhow::Ok(load.run_any_status(oha).await)
+        anyhow::Ok(load.run_counted(oha).await)
     }
     .await;
     let problems = session.stop_processes().await;

@@ -49,7 +49,7 @@ pub async fn run(
         cpus,
         request: &[],
     };
-    let json = load.send(oha).await?;
+    let json = load.send(oha, &[]).await?;
     parse(&json, rate, connections, Statuses::Success)
 }
 
@@ -65,7 +65,7 @@ pub struct Fixed<'a> {
 }
 
 impl Fixed<'_> {
-    async fn send(&self, oha: &std::path::Path) -> Result<String> {
+    async fn send(&self, oha: &std::path::Path, extra: &[&str]) -> Result<String> {
         let finished = proc::run_to_exit(
             "oha",
             Command::new("taskset")
@@ -80,6 +80,7 @@ impl Fixed<'_> {
                 .arg(format!("-q{}", self.rate))
                 .arg(format!("-c{}", self.connections))
                 .arg(format!("-z{}s", self.seconds))
+                .args(extra)
                 .args(self.request)
                 .arg(self.url),
             Duration::from_secs(self.seconds + 60),
@@ -91,10 +92,13 @@ impl Fixed<'_> {
         Ok(finished.stdout)
     }
 
-    /// As [`run`], every status accepted and counted (a repeated request
-    /// may be refused, and is still a request).
-    pub async fn run_any_status(&self, oha: &std::path::Path) -> Result<Measured> {
-        let json = self.send(oha).await?;
+    /// For a bench that compares the requests with what the service
+    /// traced: the requests in flight at the end are awaited, not cut
+    /// (`-w`), so that each one the service traced is also one answered;
+    /// every status is accepted and counted (a repeated request may be
+    /// refused, and is still a request).
+    pub async fn run_counted(&self, oha: &std::path::Path) -> Result<Measured> {
+        let json = self.send(oha, &["-w"]).await?;
         parse(&json, self.rate, self.connections, Statuses::Any)
     }
 }
