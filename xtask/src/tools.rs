@@ -43,6 +43,10 @@ pub struct CargoTool<'a> {
     pub locked: bool,
     /// Cargo features to enable (`--features`), e.g. a storage engine.
     pub features: &'a [&'a str],
+    /// An optimised build. Off (`cargo install --debug`) for a tool whose
+    /// speed no check depends on, where optimising costs minutes of a cold
+    /// CI run.
+    pub release: bool,
 }
 
 impl CargoTool<'_> {
@@ -77,6 +81,9 @@ impl CargoTool<'_> {
         ];
         if self.locked {
             args.push("--locked");
+        }
+        if !self.release {
+            args.push("--debug");
         }
         let features = self.features.join(",");
         if !features.is_empty() {

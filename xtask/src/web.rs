@@ -109,6 +109,7 @@ pub fn wasm_bindgen_cli() -> Result<PathBuf> {
         // Its own lock names a crate version the registry no longer serves.
         locked: false,
         features: &[],
+        release: true,
     }
     .install()
 }

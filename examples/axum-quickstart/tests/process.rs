@@ -130,6 +130,41 @@ async fn sigterm_after_n_requests_delivers_n_server_spans() {
     );
 }
 
+/// The server spans that arrive for `n` requests with `RUST_LOG_EXPORT` set
+/// to `directives`.
+async fn server_spans_exported_with(directives: &str, n: usize) -> usize {
+    let (addr, received) = start_receiver().await;
+    let endpoint = format!("http://{addr}");
+    let (mut service, url) = start_service(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+        ("RUST_LOG_EXPORT", directives),
+    ]);
+    let client = reqwest::Client::new();
+    for _ in 0..n {
+        let response = client.get(format!("{url}/hello")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    sigterm(&service);
+    let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
+    assert!(status.success(), "exit status {status}");
+    let names = received.0.lock().unwrap().clone();
+    names.iter().filter(|n| *n == "GET /hello").count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_log_export_decides_which_spans_are_exported() {
+    // The server span is an `info` span of the crate's `http` module.
+    assert_eq!(server_spans_exported_with("warn", 10).await, 0);
+    let crate_at_info = "warn,example_axum_quickstart::http=info";
+    assert_eq!(server_spans_exported_with(crate_at_info, 10).await, 10);
+    // Empty means unset, `info`, though `start_service` sets `RUST_LOG` to
+    // `warn`: `RUST_LOG` is the console's alone.
+    assert_eq!(server_spans_exported_with("", 10).await, 10);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_set_to_none_is_not_exported() {
     let (addr, received) = start_receiver().await;

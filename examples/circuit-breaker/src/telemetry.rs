@@ -15,7 +15,8 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `..._COMPRESSION`, `..._TIMEOUT` | read by the exporters |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | read by the tracer provider |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | read by the periodic metric reader |
-//! | `RUST_LOG` | console log filter (default `info`); the SDK's own messages once a minute |
+//! | `RUST_LOG` | what the console prints (default `info`); the SDK's own messages once a minute |
+//! | `RUST_LOG_EXPORT` | which `tracing` spans and events are exported, in `RUST_LOG`'s syntax (default `info`); the export pipeline's own never are |
 //!
 //! These, and the other `OTEL_*` variables the SDK and the exporters read
 //! (batch sizes and delays, export timeouts, limits, compression), are
@@ -182,8 +183,7 @@ pub fn init_with(
     default_service_name: &'static str,
     mut extensions: Extensions,
 ) -> Result<Telemetry, TelemetryError> {
-    let console_filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let console_filter = filter_from("RUST_LOG")?;
     let console = extensions
         .console
         .take()
@@ -200,10 +200,18 @@ pub fn init_with(
         return Ok(Telemetry { providers: None });
     };
     // A signal that is not exported is not made either: no layer for it.
-    let spans = built
-        .traces
-        .then(|| span_layer(&built.providers.tracer, default_service_name));
-    let logs = built.logs.then(|| log_layer(&built.providers.logger));
+    let spans = match built.traces {
+        true => Some(span_layer(
+            &built.providers.tracer,
+            default_service_name,
+            export_filter()?,
+        )),
+        false => None,
+    };
+    let logs = match built.logs {
+        true => Some(log_layer(&built.providers.logger, export_filter()?)),
+        false => None,
+    };
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
             .with(console)
@@ -231,11 +239,13 @@ pub fn layers_with(
     };
     let mut layers: Vec<BoxedLayer> = Vec::new();
     if built.traces {
-        let spans = span_layer(&built.providers.tracer, default_service_name);
+        let tracer = &built.providers.tracer;
+        let spans = span_layer(tracer, default_service_name, export_filter()?);
         layers.push(Box::new(spans));
     }
     if built.logs {
-        layers.push(Box::new(log_layer(&built.providers.logger)));
+        let logs = log_layer(&built.providers.logger, export_filter()?);
+        layers.push(Box::new(logs));
     }
     let telemetry = Telemetry {
         providers: Some(built.providers),
@@ -329,10 +339,11 @@ fn providers(
     }))
 }
 
-/// `tracing` spans as OpenTelemetry spans, from `info` up.
+/// `tracing` spans as OpenTelemetry spans, those [`export_filter`] passes.
 fn span_layer<S>(
     tracer: &SdkTracerProvider,
     name: &'static str,
+    filter: EnvFilter,
 ) -> impl Layer<S> + Send + Sync + use<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
@@ -349,16 +360,19 @@ where
         .with_threads(false)
         .with_target(false)
         .with_tracked_inactivity(false)
-        .with_filter(EnvFilter::new("info"))
+        .with_filter(filter)
 }
 
-/// `tracing` events as OpenTelemetry log records, except the export
-/// pipeline's own.
-fn log_layer<S>(logger: &SdkLoggerProvider) -> impl Layer<S> + Send + Sync + use<S>
+/// `tracing` events as OpenTelemetry log records, those [`export_filter`]
+/// passes.
+fn log_layer<S>(
+    logger: &SdkLoggerProvider,
+    filter: EnvFilter,
+) -> impl Layer<S> + Send + Sync + use<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
 {
-    OpenTelemetryTracingBridge::new(logger).with_filter(export_pipeline_filter())
+    OpenTelemetryTracingBridge::new(logger).with_filter(filter)
 }
 // ANCHOR_END: init_with
 
@@ -390,7 +404,7 @@ fn sdk_disabled() -> Result<bool, TelemetryError> {
 }
 
 // ANCHOR: check_variables
-/// What one `OTEL_*` variable must hold when it is set and not empty.
+/// What one variable must hold when it is set and not empty.
 enum Expected {
     /// Whole milliseconds, at least 1.
     Millis,
@@ -420,9 +434,13 @@ enum Expected {
     /// processors: with the thread-based ones this module builds, any value
     /// would be ignored.
     NoEffect,
+    /// `tracing-subscriber` filter directives, as in `RUST_LOG`, parsed
+    /// strictly: `EnvFilter`'s lenient parsing skips a bad one with a line
+    /// on stderr.
+    Directives,
 }
 
-/// The variables this module reads (the first eight), then those the SDK
+/// The variables this module reads (the first ten), then those the SDK
 /// and the OTLP exporters read themselves. As the
 /// specification asks, they ignore a value they cannot use (with, at most,
 /// a warning), so `OTEL_BSP_SCHEDULE_DELAY=5s` quietly means the default.
@@ -459,6 +477,8 @@ const VARIABLES: &[(&str, Expected)] = {
         ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", PROTOCOL),
         ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", PROTOCOL),
         ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", PROTOCOL),
+        ("RUST_LOG", Directives),
+        (EXPORT_FILTER_VARIABLE, Directives),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", BaseUrl),
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Url),
         ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Url),
@@ -515,6 +535,7 @@ const VARIABLES: &[(&str, Expected)] = {
         ("OTEL_BLRP_MAX_QUEUE_SIZE", Size),
         ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", Size),
         ("OTEL_METRIC_EXPORT_INTERVAL", Millis),
+        ("OTEL_METRIC_EXPORT_TIMEOUT", NoEffect),
         ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", Limit),
         ("OTEL_SPAN_EVENT_COUNT_LIMIT", Limit),
         ("OTEL_SPAN_LINK_COUNT_LIMIT", Limit),
@@ -637,8 +658,12 @@ impl Expected {
             Expected::NoEffect => (
                 false,
                 "no effect: only the SDK's experimental async-runtime batch \
-                 processors read it, and this module builds the thread-based ones",
+                 processors and metric reader read it, and this module builds \
+                 the thread-based ones",
             ),
+            Expected::Directives => {
+                (EnvFilter::builder().parse(value).is_ok(), DIRECTIVES)
+            }
         };
         if ok { Ok(()) } else { Err(expected) }
     }
@@ -731,17 +756,48 @@ fn log_exporter() -> Result<LogExporter, TelemetryError> {
     })
 }
 
-// ANCHOR: export_pipeline_filter
-fn export_pipeline_filter() -> EnvFilter {
-    EXPORT_PIPELINE_TARGETS
+// ANCHOR: export_filter
+/// Decides which `tracing` spans and events become OpenTelemetry spans and
+/// log records, in `RUST_LOG`'s syntax. `RUST_LOG` itself is the console's:
+/// `RUST_LOG=debug` while debugging does not export every debug span.
+const EXPORT_FILTER_VARIABLE: &str = "RUST_LOG_EXPORT";
+
+/// `RUST_LOG_EXPORT`, with the export pipeline's own targets off whatever
+/// it says: their spans and events would be exported by the pipeline they
+/// describe, forever.
+fn export_filter() -> Result<EnvFilter, TelemetryError> {
+    let filter = filter_from(EXPORT_FILTER_VARIABLE)?;
+    // Added last, they replace a directive for the same target; one for a
+    // module inside such a target (`hyper::proto=debug`) would still pass.
+    Ok(EXPORT_PIPELINE_TARGETS
         .iter()
-        .fold(EnvFilter::new("info"), |filter, target| {
+        .fold(filter, |filter, target| {
             filter.add_directive(
                 format!("{target}=off").parse().expect("static directive"),
             )
-        })
+        }))
 }
-// ANCHOR_END: export_pipeline_filter
+
+/// The filter a variable holds, `info` when it is unset or empty. Parsed
+/// strictly: `EnvFilter::try_from_default_env` would replace a whole
+/// variable with a default over one bad directive, in silence.
+fn filter_from(variable: &'static str) -> Result<EnvFilter, TelemetryError> {
+    let set = std::env::var(variable)
+        .ok()
+        .filter(|value| !value.trim().is_empty());
+    let directives = set.as_deref().unwrap_or("info");
+    EnvFilter::builder().parse(directives).map_err(|_| {
+        TelemetryError::InvalidVariable {
+            variable,
+            value: directives.to_owned(),
+            expected: DIRECTIVES,
+        }
+    })
+}
+
+const DIRECTIVES: &str =
+    "filter directives as in RUST_LOG, such as `info` or `info,my_crate=debug`";
+// ANCHOR_END: export_filter
 
 // ANCHOR: once_per_minute
 /// Lets each of the SDK's own messages (an export failed, a queue is full)

@@ -23,6 +23,7 @@ const OHA: CargoTool<'static> = CargoTool {
     binary: "oha",
     locked: true,
     features: &[],
+    release: true,
 };
 
 /// The pinned `oha`, installed first if it is not.

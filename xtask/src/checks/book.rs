@@ -19,6 +19,7 @@ pub fn mdbook() -> Result<PathBuf> {
         binary: "mdbook",
         locked: true,
         features: &[],
+        release: true,
     }
     .install()
 }

@@ -49,6 +49,8 @@ pub const MALFORMED: &[(&str, &str)] = &[
     ("OTEL_BSP_MAX_QUEUE_SIZE", "0"),
     ("OTEL_METRIC_EXPORT_INTERVAL", "1m"),
     ("OTEL_SPAN_EVENT_COUNT_LIMIT", "many"),
+    ("RUST_LOG", "=debug"),
+    ("RUST_LOG_EXPORT", "info,["),
 ];
 
 /// For a server (a process that listens): its address.
