@@ -1,4 +1,4 @@
-//! The service's spans and metrics, asserted in-process with the SDK's
+//! The service's spans, metrics and logs, asserted in-process with the SDK's
 //! in-memory exporters. `/chain` runs against a real server on port 0.
 
 use axum::body::Body;
@@ -38,6 +38,7 @@ async fn get(
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+// ANCHOR: traceparent
 #[tokio::test]
 async fn a_request_with_traceparent_continues_the_callers_trace() {
     let recorded = Recorded::start();
@@ -70,7 +71,9 @@ async fn a_request_with_traceparent_continues_the_callers_trace() {
     );
     assert_eq!(span.status, Status::Unset);
 }
+// ANCHOR_END: traceparent
 
+// ANCHOR: server_error
 #[tokio::test]
 async fn a_server_error_marks_the_span_as_an_error() {
     let recorded = Recorded::start();
@@ -92,7 +95,15 @@ async fn a_server_error_marks_the_span_as_an_error() {
         Some(500_i64.into())
     );
     assert!(span.events.iter().any(|e| e.name == "request failed"));
+    // The same event as a log record, inside the span: its trace id and
+    // span id are the span's.
+    let log = recorded.log("request failed");
+    assert_eq!(log.severity_text(), Some("ERROR"));
+    let context = log.trace_context().expect("logged inside the span");
+    assert_eq!(context.trace_id, span.span_context.trace_id());
+    assert_eq!(context.span_id, span.span_context.span_id());
 }
+// ANCHOR_END: server_error
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_span_named_by_method_alone() {
@@ -182,6 +193,7 @@ async fn chain_reports_an_unreachable_downstream_as_502_and_an_error_span() {
     assert_eq!(client.parent_span_id, outer.span_context.span_id());
 }
 
+// ANCHOR: histogram
 #[tokio::test]
 async fn every_request_records_the_duration_histogram() {
     let recorded = Recorded::start();
@@ -215,3 +227,4 @@ async fn every_request_records_the_duration_histogram() {
     assert_eq!(count_for("/hello", 200), 2);
     assert_eq!(count_for("/fail", 500), 1);
 }
+// ANCHOR_END: histogram

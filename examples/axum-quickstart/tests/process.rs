@@ -56,6 +56,7 @@ fn start_service(env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
         .env("PORT", "0")
         .env("RUST_LOG", "warn")
+        .env_remove("RUST_LOG_EXPORT")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -130,9 +131,9 @@ async fn sigterm_after_n_requests_delivers_n_server_spans() {
     );
 }
 
-/// The server spans that arrive for `n` requests with `RUST_LOG_EXPORT` set
-/// to `directives`.
-async fn server_spans_exported_with(directives: &str, n: usize) -> usize {
+/// The names of the spans that arrive for `n` requests to `/hello` with
+/// `RUST_LOG_EXPORT` set to `directives`.
+async fn spans_exported_with(directives: &str, n: usize) -> Vec<String> {
     let (addr, received) = start_receiver().await;
     let endpoint = format!("http://{addr}");
     let (mut service, url) = start_service(&[
@@ -140,6 +141,7 @@ async fn server_spans_exported_with(directives: &str, n: usize) -> usize {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
         ("OTEL_METRICS_EXPORTER", "none"),
         ("OTEL_LOGS_EXPORTER", "none"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("RUST_LOG_EXPORT", directives),
     ]);
     let client = reqwest::Client::new();
@@ -147,22 +149,44 @@ async fn server_spans_exported_with(directives: &str, n: usize) -> usize {
         let response = client.get(format!("{url}/hello")).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
+    // Let a few exports happen: with the pipeline's spans let through, each
+    // export would make spans of its own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     sigterm(&service);
     let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
     assert!(status.success(), "exit status {status}");
-    let names = received.0.lock().unwrap().clone();
+    received.0.lock().unwrap().clone()
+}
+
+fn server_spans(names: &[String]) -> usize {
     names.iter().filter(|n| *n == "GET /hello").count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_log_export_decides_which_spans_are_exported() {
     // The server span is an `info` span of the crate's `http` module.
-    assert_eq!(server_spans_exported_with("warn", 10).await, 0);
-    let crate_at_info = "warn,example_axum_quickstart::http=info";
-    assert_eq!(server_spans_exported_with(crate_at_info, 10).await, 10);
+    assert_eq!(server_spans(&spans_exported_with("warn", 10).await), 0);
+    let crate_at_info = "warn, example_axum_quickstart::http=info";
+    assert_eq!(
+        server_spans(&spans_exported_with(crate_at_info, 10).await),
+        10
+    );
     // Empty means unset, `info`, though `start_service` sets `RUST_LOG` to
     // `warn`: `RUST_LOG` is the console's alone.
-    assert_eq!(server_spans_exported_with("", 10).await, 10);
+    assert_eq!(server_spans(&spans_exported_with("", 10).await), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_pipeline_is_never_exported() {
+    // Every level of every target: still only the service's own spans,
+    // none of the exporter's gRPC stack (tonic, tower, h2, hyper).
+    let names = spans_exported_with("trace", 10).await;
+    assert_eq!(server_spans(&names), 10);
+    let others: Vec<&String> = names.iter().filter(|n| *n != "GET /hello").collect();
+    assert!(
+        others.is_empty(),
+        "spans of the export pipeline: {others:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,19 +44,27 @@ use opentelemetry_sdk::trace::{
 };
 use tracing::Subscriber;
 use tracing::callsite::Identifier;
-use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::filter::combinator::And;
+use tracing_subscriber::filter::{FilterExt as _, FilterFn, filter_fn};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 // ANCHOR: export_pipeline_targets
-/// Targets whose events must never become OTLP log records: the exporter's own
-/// HTTP and gRPC stack would log about exporting those records, forever.
-const EXPORT_PIPELINE_TARGETS: &[&str] = &[
+/// The crates of the export pipeline. Their spans and events are never
+/// exported, whatever `RUST_LOG_EXPORT` says: the exporter's own HTTP and
+/// gRPC stack would report on each export, and the report would be
+/// exported in turn, forever. Whole crates (`tower`, not `tower_http`); the
+/// OpenTelemetry crates' own messages use the package name as their target.
+const EXPORT_PIPELINE_CRATES: &[&str] = &[
     "opentelemetry",
     "opentelemetry_sdk",
     "opentelemetry_otlp",
+    "opentelemetry-otlp",
     "opentelemetry_http",
+    "opentelemetry-http",
+    "opentelemetry_appender_tracing",
+    "opentelemetry-appender-tracing",
     "tonic",
     "h2",
     "hyper",
@@ -64,6 +72,16 @@ const EXPORT_PIPELINE_TARGETS: &[&str] = &[
     "reqwest",
     "tower",
 ];
+
+/// Whether a span or event comes from one of [`EXPORT_PIPELINE_CRATES`].
+fn from_export_pipeline(metadata: &tracing::Metadata<'_>) -> bool {
+    let target = metadata.target();
+    EXPORT_PIPELINE_CRATES.iter().any(|krate| {
+        target
+            .strip_prefix(krate)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
 // ANCHOR_END: export_pipeline_targets
 
 /// Why telemetry could not start or stop cleanly.
@@ -190,6 +208,9 @@ pub fn init_with(
         .unwrap_or_else(|| Box::new(tracing_subscriber::fmt::layer()))
         .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()));
 
+    // Read before anything is installed: a bad value leaves nothing behind.
+    let (span_filter, log_filter) = (export_filter()?, export_filter()?);
+
     // `set_global_default`, not `try_init`: with tracing-subscriber's
     // `tracing-log` feature on (another crate of a workspace can turn it
     // on), `try_init` would also take over the `log` crate's records.
@@ -200,18 +221,10 @@ pub fn init_with(
         return Ok(Telemetry { providers: None });
     };
     // A signal that is not exported is not made either: no layer for it.
-    let spans = match built.traces {
-        true => Some(span_layer(
-            &built.providers.tracer,
-            default_service_name,
-            export_filter()?,
-        )),
-        false => None,
-    };
-    let logs = match built.logs {
-        true => Some(log_layer(&built.providers.logger, export_filter()?)),
-        false => None,
-    };
+    let tracer = &built.providers.tracer;
+    let spans = (built.traces)
+        .then(|| span_layer(tracer, default_service_name, span_filter));
+    let logs = (built.logs).then(|| log_layer(&built.providers.logger, log_filter));
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
             .with(console)
@@ -234,17 +247,18 @@ pub fn layers_with(
     default_service_name: &'static str,
     extensions: Extensions,
 ) -> Result<(Telemetry, Vec<BoxedLayer>), TelemetryError> {
+    let (span_filter, log_filter) = (export_filter()?, export_filter()?);
     let Some(built) = providers(default_service_name, extensions)? else {
         return Ok((Telemetry { providers: None }, Vec::new()));
     };
     let mut layers: Vec<BoxedLayer> = Vec::new();
     if built.traces {
         let tracer = &built.providers.tracer;
-        let spans = span_layer(tracer, default_service_name, export_filter()?);
+        let spans = span_layer(tracer, default_service_name, span_filter);
         layers.push(Box::new(spans));
     }
     if built.logs {
-        let logs = log_layer(&built.providers.logger, export_filter()?);
+        let logs = log_layer(&built.providers.logger, log_filter);
         layers.push(Box::new(logs));
     }
     let telemetry = Telemetry {
@@ -343,7 +357,7 @@ fn providers(
 fn span_layer<S>(
     tracer: &SdkTracerProvider,
     name: &'static str,
-    filter: EnvFilter,
+    filter: ExportFilter<S>,
 ) -> impl Layer<S> + Send + Sync + use<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
@@ -367,7 +381,7 @@ where
 /// passes.
 fn log_layer<S>(
     logger: &SdkLoggerProvider,
-    filter: EnvFilter,
+    filter: ExportFilter<S>,
 ) -> impl Layer<S> + Send + Sync + use<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
@@ -662,7 +676,7 @@ impl Expected {
                  the thread-based ones",
             ),
             Expected::Directives => {
-                (EnvFilter::builder().parse(value).is_ok(), DIRECTIVES)
+                (EnvFilter::builder().parse(tidy(value)).is_ok(), DIRECTIVES)
             }
         };
         if ok { Ok(()) } else { Err(expected) }
@@ -762,20 +776,17 @@ fn log_exporter() -> Result<LogExporter, TelemetryError> {
 /// `RUST_LOG=debug` while debugging does not export every debug span.
 const EXPORT_FILTER_VARIABLE: &str = "RUST_LOG_EXPORT";
 
-/// `RUST_LOG_EXPORT`, with the export pipeline's own targets off whatever
-/// it says: their spans and events would be exported by the pipeline they
-/// describe, forever.
-fn export_filter() -> Result<EnvFilter, TelemetryError> {
-    let filter = filter_from(EXPORT_FILTER_VARIABLE)?;
-    // Added last, they replace a directive for the same target; one for a
-    // module inside such a target (`hyper::proto=debug`) would still pass.
-    Ok(EXPORT_PIPELINE_TARGETS
-        .iter()
-        .fold(filter, |filter, target| {
-            filter.add_directive(
-                format!("{target}=off").parse().expect("static directive"),
-            )
-        }))
+/// What the span and log layers pass on: what `RUST_LOG_EXPORT` allows,
+/// less the export pipeline's own spans and events. A separate check, not
+/// `=off` directives: `[request]=debug` or `hyper::proto=debug` would get
+/// past those.
+type ExportFilter<S> =
+    And<EnvFilter, FilterFn<fn(&tracing::Metadata<'_>) -> bool>, S>;
+
+fn export_filter<S>() -> Result<ExportFilter<S>, TelemetryError> {
+    let outside: fn(&tracing::Metadata<'_>) -> bool =
+        |metadata| !from_export_pipeline(metadata);
+    Ok(filter_from(EXPORT_FILTER_VARIABLE)?.and(filter_fn(outside)))
 }
 
 /// The filter a variable holds, `info` when it is unset or empty. Parsed
@@ -785,14 +796,24 @@ fn filter_from(variable: &'static str) -> Result<EnvFilter, TelemetryError> {
     let set = std::env::var(variable)
         .ok()
         .filter(|value| !value.trim().is_empty());
-    let directives = set.as_deref().unwrap_or("info");
-    EnvFilter::builder().parse(directives).map_err(|_| {
+    let directives = set.as_deref().map_or_else(|| "info".to_owned(), tidy);
+    EnvFilter::builder().parse(&directives).map_err(|_| {
         TelemetryError::InvalidVariable {
             variable,
-            value: directives.to_owned(),
+            value: set.unwrap_or_default(),
             expected: DIRECTIVES,
         }
     })
+}
+
+/// Directives without the spaces people put after commas, which
+/// tracing-subscriber would read as part of a name.
+fn tidy(directives: &str) -> String {
+    let parts = directives.split(',').map(str::trim);
+    parts
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 const DIRECTIVES: &str =

@@ -218,7 +218,8 @@ fn command(program: &Path, server: bool) -> Command {
     let mut command = Command::new(program);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
-        if name.starts_with("OTEL_") || name == "PORT" || name == "HOST" {
+        let read_at_start = ["PORT", "HOST", "RUST_LOG", "RUST_LOG_EXPORT"];
+        if name.starts_with("OTEL_") || read_at_start.contains(&name.as_ref()) {
             command.env_remove(name.as_ref());
         }
     }

@@ -523,6 +523,7 @@ impl<'a> Run<'a> {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", self.protocol.as_str()),
             ("RUST_LOG", "info"),
+            ("RUST_LOG_EXPORT", "info"),
             ("NO_COLOR", "1"),
         ];
         standard

@@ -1,0 +1,14 @@
+// ANCHOR: case
+// opentelemetry-otlp 0.26 and before: a pipeline that built the exporter
+// and the provider, and installed it.
+fn init() {
+    let _tracer = opentelemetry_otlp::new_pipeline()
+        .tracing()
+        .with_exporter(opentelemetry_otlp::new_exporter().http())
+        .install_simple();
+}
+// ANCHOR_END: case
+
+fn main() {
+    init();
+}
