@@ -1,8 +1,8 @@
 // ANCHOR: case
 // opentelemetry-otlp 0.26 and before: a pipeline that built the exporter
-// and the provider, and installed it.
+// and the provider (and up to 0.16 also installed it globally).
 fn init() {
-    let _tracer = opentelemetry_otlp::new_pipeline()
+    let _provider = opentelemetry_otlp::new_pipeline()
         .tracing()
         .with_exporter(opentelemetry_otlp::new_exporter().http())
         .install_simple();

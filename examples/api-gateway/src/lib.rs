@@ -25,7 +25,15 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use opentelemetry::baggage::BaggageExt as _;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::Meter;
+use opentelemetry::trace::Span as _;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    self as sdk, SpanData, SpanProcessor, TracerProviderBuilder,
+};
 use opentelemetry_semantic_conventions::attribute::ENDUSER_ID;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -50,7 +58,53 @@ pub struct Claims {
     pub iss: String,
     pub aud: String,
     pub exp: u64,
+    /// The client's plan, which the gateway passes downstream as baggage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
+
+/// The baggage entry the gateway sets from a token's `plan`, and the
+/// attribute that every span downstream carries it as.
+pub const PLAN: &str = "gateway.plan";
+
+// ANCHOR: baggage_attributes
+/// Copies the baggage entries named in `keys` onto every span that starts
+/// in a context carrying them: each service records the client's plan on
+/// its own spans, and no handler reads baggage itself.
+#[derive(Debug)]
+pub struct BaggageAttributes {
+    pub keys: &'static [&'static str],
+}
+
+impl SpanProcessor for BaggageAttributes {
+    fn on_start(&self, span: &mut sdk::Span, cx: &Context) {
+        for key in self.keys {
+            if let Some(value) = cx.baggage().get(*key) {
+                span.set_attribute(KeyValue::new(*key, value.clone()));
+            }
+        }
+    }
+
+    fn on_end(&self, _: SpanData) {}
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+// ANCHOR_END: baggage_attributes
+
+// ANCHOR: plan_on_spans
+/// The tracer provider of each service behind the gateway, with the
+/// client's plan on every span that knows it. Not the gateway's own: at the
+/// edge, the baggage a span starts with is whatever the client sent.
+pub fn plan_on_spans(provider: TracerProviderBuilder) -> TracerProviderBuilder {
+    provider.with_span_processor(BaggageAttributes { keys: &[PLAN] })
+}
+// ANCHOR_END: plan_on_spans
 
 /// How the gateway is set up; `main.rs` reads it from the environment.
 pub struct Settings {
@@ -145,15 +199,20 @@ async fn authenticate(
     let verdict = span.in_scope(|| {
         let token = bearer_token(&request)?;
         jsonwebtoken::decode::<Claims>(token, &gateway.key, &gateway.validation)
-            .map(|data| data.claims.sub)
+            .map(|data| data.claims)
             .map_err(|error| refusal(&error))
     });
     match verdict {
-        Ok(subject) => {
-            span.record(ENDUSER_ID, subject.as_str());
-            request.extensions_mut().insert(Subject(subject));
+        Ok(claims) => {
+            span.record(ENDUSER_ID, claims.sub.as_str());
+            request.extensions_mut().insert(Subject(claims.sub));
             drop(span);
-            next.run(request).await
+            // Where the outside ends: the baggage a client sent is dropped
+            // (`with_baggage` replaces it), and what the gateway vouches
+            // for, the token's plan, travels with every call downstream.
+            let plan = claims.plan.map(|plan| KeyValue::new(PLAN, plan));
+            let cx = Context::current().with_baggage(plan);
+            next.run(request).with_context(cx).await
         }
         Err((rejection, message)) => {
             span.record("otel.status_code", "ERROR");

@@ -37,6 +37,7 @@ fn claims(sub: &str, valid_for: i64) -> Claims {
         iss: ISSUER.to_owned(),
         aud: AUDIENCE.to_owned(),
         exp: now.checked_add_signed(valid_for).unwrap(),
+        plan: None,
     }
 }
 

@@ -104,6 +104,7 @@ fn valid_token() -> String {
         iss: ISSUER.to_owned(),
         aud: AUDIENCE.to_owned(),
         exp: now + 3600,
+        plan: None,
     };
     let key = EncodingKey::from_ed_pem(PRIVATE).unwrap();
     jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key).unwrap()

@@ -38,7 +38,7 @@ use opentelemetry_otlp::{
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
-use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{
     BatchSpanProcessor, SdkTracerProvider, SpanProcessor as _, TracerProviderBuilder,
 };
@@ -159,7 +159,8 @@ impl Drop for Telemetry {
 
 // ANCHOR: init
 /// Installs the global tracer, meter and logger providers, the W3C trace
-/// context propagator and a `tracing` subscriber that feeds all of them.
+/// context and baggage propagators and a `tracing` subscriber that feeds
+/// all of them.
 ///
 /// `default_service_name` is used unless `OTEL_SERVICE_NAME` or
 /// `OTEL_RESOURCE_ATTRIBUTES` names the service.
@@ -184,8 +185,9 @@ pub struct Extensions {
     /// Adds to the tracer provider: another id generator, say, for X-Ray.
     pub traces:
         Option<Box<dyn FnOnce(TracerProviderBuilder) -> TracerProviderBuilder>>,
-    /// Replace the W3C trace context propagator. All of them inject; on
-    /// extraction, a later one's context replaces an earlier one's.
+    /// Replace the W3C trace context and baggage propagators. All of them
+    /// inject; on extraction, a later one's context replaces an earlier
+    /// one's.
     pub propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>>,
     /// Resource attributes over those of the `OTEL_*` variables: a
     /// vendor's own variables for the service's name and version, say.
@@ -302,12 +304,18 @@ fn providers(
     extensions: Extensions,
 ) -> Result<Option<Built>, TelemetryError> {
     check_variables()?;
-    if extensions.propagators.is_empty() {
-        global::set_text_map_propagator(TraceContextPropagator::new());
-    } else {
-        let propagators = TextMapCompositePropagator::new(extensions.propagators);
-        global::set_text_map_propagator(propagators);
-    }
+    // The specification's default, `tracecontext,baggage`, unless the
+    // service brings its own.
+    let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> =
+        if extensions.propagators.is_empty() {
+            vec![
+                Box::new(TraceContextPropagator::new()),
+                Box::new(BaggagePropagator::new()),
+            ]
+        } else {
+            extensions.propagators
+        };
+    global::set_text_map_propagator(TextMapCompositePropagator::new(propagators));
     if sdk_disabled()? {
         return Ok(None);
     }

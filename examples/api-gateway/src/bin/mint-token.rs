@@ -1,7 +1,8 @@
 //! Mints a token the gateway accepts, for trying it by hand:
-//! `cargo run -p example-api-gateway --bin mint-token -- alice 3600`
-//! prints a JWT for subject `alice`, valid for an hour, signed with the key
-//! in `JWT_PRIVATE_KEY_FILE` (default: the example's development key).
+//! `cargo run -p example-api-gateway --bin mint-token -- alice 3600 pro`
+//! prints a JWT for subject `alice`, valid for an hour, on the plan `pro`
+//! (optional: the gateway passes it downstream as baggage), signed with the
+//! key in `JWT_PRIVATE_KEY_FILE` (default: the example's development key).
 
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
         }
         Err(error) => {
             eprintln!("error: {error}");
-            eprintln!("usage: mint-token SUBJECT [SECONDS_VALID]");
+            eprintln!("usage: mint-token SUBJECT [SECONDS_VALID [PLAN]]");
             ExitCode::FAILURE
         }
     }
@@ -32,6 +33,7 @@ fn run() -> Result<String, String> {
             .map_err(|_| format!("{seconds:?} is not a number of seconds"))?,
         None => 3600,
     };
+    let plan = args.next();
     let path = std::env::var("JWT_PRIVATE_KEY_FILE").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/keys/dev-private.pem").to_owned()
     });
@@ -50,6 +52,7 @@ fn run() -> Result<String, String> {
         iss: ISSUER.to_owned(),
         aud: AUDIENCE.to_owned(),
         exp,
+        plan,
     };
     jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &key)
         .map_err(|e| e.to_string())

@@ -36,12 +36,17 @@ async fn main() -> ExitCode {
         url: std::env::var("USERS_URL")
             .unwrap_or_else(|_| "http://127.0.0.1:3021".to_owned()),
     };
-    let served = server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
-        let routes = Router::new()
-            .route("/orders/{id}", get(order))
-            .with_state(users);
-        example_api_gateway::http::instrument(routes, meter)
-    });
+    let extensions = telemetry::Extensions {
+        traces: Some(Box::new(example_api_gateway::plan_on_spans)),
+        ..Default::default()
+    };
+    let served =
+        server::serve_with(SERVICE_NAME, DEFAULT_PORT, extensions, |meter, _| {
+            let routes = Router::new()
+                .route("/orders/{id}", get(order))
+                .with_state(users);
+            example_api_gateway::http::instrument(routes, meter)
+        });
     server::exit_code(served.await)
 }
 

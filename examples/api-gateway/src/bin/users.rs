@@ -22,10 +22,15 @@ const DEFAULT_PORT: u16 = 3021;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let served = server::serve(SERVICE_NAME, DEFAULT_PORT, |meter, _| {
-        let routes = Router::new().route("/users/{id}", get(user));
-        example_api_gateway::http::instrument(routes, meter)
-    });
+    let extensions = telemetry::Extensions {
+        traces: Some(Box::new(example_api_gateway::plan_on_spans)),
+        ..Default::default()
+    };
+    let served =
+        server::serve_with(SERVICE_NAME, DEFAULT_PORT, extensions, |meter, _| {
+            let routes = Router::new().route("/users/{id}", get(user));
+            example_api_gateway::http::instrument(routes, meter)
+        });
     server::exit_code(served.await)
 }
 
