@@ -6,7 +6,7 @@ use std::future::IntoFuture as _;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use example_axum_in_depth::{app, http, routes, timeout};
+use example_axum_in_depth::{TIMEOUT, app, http, routes, timeout};
 use futures::{SinkExt as _, StreamExt as _};
 use opentelemetry::trace::Status;
 use opentelemetry_sdk::trace::SpanData;
@@ -40,7 +40,7 @@ async fn wait_for(recorded: &Recorded, name: &str, count: usize) -> Vec<SpanData
 
 // ANCHOR: websocket_test
 #[tokio::test]
-async fn a_websocket_session_is_a_child_of_its_upgrade_request() {
+async fn a_websocket_session_is_a_trace_linked_to_its_upgrade_request() {
     let recorded = Recorded::start();
     let addr = serve(app(&recorded.meter())).await;
 
@@ -54,21 +54,26 @@ async fn a_websocket_session_is_a_child_of_its_upgrade_request() {
         let echo = socket.next().await.unwrap().unwrap();
         assert_eq!(echo.into_text().unwrap().as_str(), text);
     }
-    socket.close(None).await.unwrap();
 
+    // The session is still open, and the request's span is exported.
     let upgrade = wait_for(&recorded, "GET /ws", 1).await;
     let upgrade = upgrade.first().expect("the upgrade request's span ended");
     assert_eq!(
         attribute(upgrade, "http.response.status_code"),
         Some(101_i64.into())
     );
+    assert!(recorded.spans_named("websocket session").is_empty());
+
+    socket.close(None).await.unwrap();
     let session = wait_for(&recorded, "websocket session", 1).await;
     let session = session.first().expect("the session span ended");
-    assert_eq!(session.parent_span_id, upgrade.span_context.span_id());
-    assert_eq!(
+    assert_ne!(
         session.span_context.trace_id(),
-        upgrade.span_context.trace_id()
+        upgrade.span_context.trace_id(),
+        "a trace of its own"
     );
+    let linked = session.links.iter().map(|link| link.span_context.span_id());
+    assert!(linked.eq([upgrade.span_context.span_id()]));
     assert!(session.events.iter().any(|e| e.name == "websocket closed"));
     let messages = recorded.spans_named("websocket message");
     assert_eq!(messages.len(), 2);
@@ -99,14 +104,22 @@ async fn a_timeout_outside_the_trace_layer_is_invisible_in_the_trace() {
 
     let spans = wait_for(&recorded, "GET /slow", 2).await;
     assert_eq!(spans.len(), 2);
-    let codes: Vec<_> = spans
+    let code = |span: &SpanData| attribute(span, "http.response.status_code");
+    let lasted =
+        |span: &SpanData| span.end_time.duration_since(span.start_time).unwrap();
+    // Right: the 408, after the timeout.
+    let right = spans
         .iter()
-        .map(|span| attribute(span, "http.response.status_code"))
-        .collect();
-    // One span has the 408; the other was cut off before any response, and
-    // says nothing of what the client got.
-    assert!(codes.contains(&Some(408_i64.into())), "{codes:?}");
-    assert!(codes.contains(&None), "{codes:?}");
+        .find(|span| code(span).is_some())
+        .expect("a 408 span");
+    assert_eq!(code(right), Some(408_i64.into()));
+    assert!(lasted(right) >= TIMEOUT);
+    // Wrong: cut off with no response, and ended at its last poll, at once.
+    let wrong = spans
+        .iter()
+        .find(|span| code(span).is_none())
+        .expect("a span without a code");
+    assert!(lasted(wrong) < TIMEOUT, "{:?}", lasted(wrong));
     assert!(spans.iter().all(|span| span.status == Status::Unset));
 }
 // ANCHOR_END: layer_order_test

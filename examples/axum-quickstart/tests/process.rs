@@ -100,33 +100,45 @@ async fn wait_for_exit(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_after_n_requests_delivers_n_server_spans() {
-    const N: usize = 200;
+/// The names of the spans that arrive at an OTLP/gRPC receiver when the
+/// service, with `env` besides, answers `n` requests to `/hello`, waits
+/// `settle`, and is stopped with SIGTERM. Metrics and logs are not exported.
+async fn hello_spans(
+    env: &[(&str, &str)],
+    n: usize,
+    settle: Duration,
+) -> Vec<String> {
     let (addr, received) = start_receiver().await;
     let endpoint = format!("http://{addr}");
-    let (mut service, url) = start_service(&[
+    let mut all = vec![
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-        // Metrics and logs are not what this test is about.
-        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://127.0.0.1:9"),
-        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://127.0.0.1:9"),
-    ]);
-
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_METRICS_EXPORTER", "none"),
+        ("OTEL_LOGS_EXPORTER", "none"),
+    ];
+    all.extend_from_slice(env);
+    let (mut service, url) = start_service(&all);
     let client = reqwest::Client::new();
-    for _ in 0..N {
+    for _ in 0..n {
         let response = client.get(format!("{url}/hello")).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
-    // The batch processor exports every 5 s: these spans are still queued.
+    tokio::time::sleep(settle).await;
     sigterm(&service);
     let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
-
     assert!(status.success(), "exit status {status}");
-    let names = received.0.lock().unwrap().clone();
-    let server_spans = names.iter().filter(|n| *n == "GET /hello").count();
+    received.0.lock().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_after_n_requests_delivers_n_server_spans() {
+    const N: usize = 200;
+    // The batch processor exports every 5 s: at SIGTERM, these spans are
+    // still queued.
+    let names = hello_spans(&[], N, Duration::ZERO).await;
     assert_eq!(
-        server_spans, N,
+        server_spans(&names),
+        N,
         "every request's span must arrive, none twice"
     );
 }
@@ -134,28 +146,13 @@ async fn sigterm_after_n_requests_delivers_n_server_spans() {
 /// The names of the spans that arrive for `n` requests to `/hello` with
 /// `RUST_LOG_EXPORT` set to `directives`.
 async fn spans_exported_with(directives: &str, n: usize) -> Vec<String> {
-    let (addr, received) = start_receiver().await;
-    let endpoint = format!("http://{addr}");
-    let (mut service, url) = start_service(&[
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-        ("OTEL_METRICS_EXPORTER", "none"),
-        ("OTEL_LOGS_EXPORTER", "none"),
+    let env = [
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("RUST_LOG_EXPORT", directives),
-    ]);
-    let client = reqwest::Client::new();
-    for _ in 0..n {
-        let response = client.get(format!("{url}/hello")).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-    }
+    ];
     // Let a few exports happen: with the pipeline's spans let through, each
     // export would make spans of its own.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    sigterm(&service);
-    let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
-    assert!(status.success(), "exit status {status}");
-    received.0.lock().unwrap().clone()
+    hello_spans(&env, n, Duration::from_millis(500)).await
 }
 
 fn server_spans(names: &[String]) -> usize {
@@ -191,25 +188,10 @@ async fn the_export_pipeline_is_never_exported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_set_to_none_is_not_exported() {
-    let (addr, received) = start_receiver().await;
-    let endpoint = format!("http://{addr}");
-    let (mut service, url) = start_service(&[
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-        ("OTEL_TRACES_EXPORTER", "none"),
-        ("OTEL_METRICS_EXPORTER", "none"),
-        ("OTEL_LOGS_EXPORTER", "none"),
-    ]);
-    let client = reqwest::Client::new();
-    for _ in 0..20 {
-        let response = client.get(format!("{url}/hello")).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-    }
-    sigterm(&service);
-    let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
-    assert!(status.success(), "exit status {status}");
+    let traces_off = [("OTEL_TRACES_EXPORTER", "none")];
+    let names = hello_spans(&traces_off, 20, Duration::ZERO).await;
     // Shut down and flushed: had a span been made, it would be here.
-    assert_eq!(received.0.lock().unwrap().len(), 0);
+    assert_eq!(names.len(), 0);
 
     let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
         .env("PORT", "0")

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use opentelemetry::global;
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_semantic_conventions::attribute::{
     DB_COLLECTION_NAME, DB_NAMESPACE, DB_OPERATION_NAME, DB_QUERY_TEXT,
     DB_RESPONSE_STATUS_CODE, DB_SYSTEM_NAME, ERROR_TYPE, SERVER_ADDRESS,
@@ -242,12 +243,13 @@ fn recorded(row: &sqlx::postgres::PgRow) -> RecordedEvent {
     }
 }
 
-/// The current span's context as W3C headers, for the event metadata.
+/// The current span's context as W3C headers, for the event metadata. The
+/// trace context alone, not the global propagators: baggage a client sent
+/// would be stored with every event, for good.
 fn trace_context() -> Value {
     let mut carrier: HashMap<String, String> = HashMap::new();
-    global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&Span::current().context(), &mut carrier)
-    });
+    TraceContextPropagator::new()
+        .inject_context(&Span::current().context(), &mut carrier);
     serde_json::to_value(carrier).unwrap_or(Value::Null)
 }
 

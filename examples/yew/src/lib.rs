@@ -12,8 +12,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use example_yew_web::{App, INITIAL_NOTES_ID, Props};
-use opentelemetry::global;
 use opentelemetry::metrics::Meter;
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use serde::Deserialize;
 use tower_http::services::ServeDir;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -158,12 +159,13 @@ async fn render(notes: Vec<Note>) -> Result<String, tokio::task::JoinError> {
         .inspect_err(|e| tracing::error!(error = %e, "render failed"))
 }
 
-/// `<meta>` tags with the current span's context, written by the global
-/// propagator (W3C: `traceparent`, and `tracestate` when set).
+/// `<meta>` tags with the current span's context, written by the W3C trace
+/// context propagator (`traceparent`, and `tracestate` when set). Not the
+/// global propagators: they would publish the request's baggage in the page.
 fn trace_context_meta() -> String {
     let cx = tracing::Span::current().context();
     let mut carrier = HashMap::new();
-    global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    TraceContextPropagator::new().inject_context(&cx, &mut carrier);
     let mut tags: Vec<String> = carrier
         .iter()
         .map(|(name, value)| {
