@@ -32,6 +32,8 @@ fn init()
             tracing_opentelemetry::layer()
                 .with_tracer(tracer_provider.tracer("shop")),
         )
+        // A service also keeps the exporter's own crates out of this layer
+        // (see the Filtering chapter).
         .with(OpenTelemetryTracingBridge::new(&logger_provider));
     tracing::subscriber::set_global_default(subscriber)?;
     Ok((tracer_provider, logger_provider))
@@ -52,8 +54,9 @@ fn stop(
 
 // ANCHOR: resource
 fn resource() -> Resource {
-    // The default detectors (OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES)
-    // still apply: `builder_empty()` is the one without them.
+    // The default detectors still run (`builder_empty()` is the one
+    // without them), but what is set here comes after them: this name wins
+    // over OTEL_SERVICE_NAME. Set one only when the variables name none.
     Resource::builder()
         .with_service_name("checkout")
         .with_attribute(KeyValue::new("deployment.environment.name", "prod"))

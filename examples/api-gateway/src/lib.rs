@@ -175,7 +175,16 @@ pub fn app(gateway: Gateway, meter: &Meter) -> Router {
             authenticate,
         ))
         .with_state(gateway);
-    http::instrument(routes, meter)
+    // Outermost, so that nothing reads it: the only baggage downstream is
+    // what `authenticate` sets.
+    http::instrument(routes, meter).layer(middleware::map_request(drop_baggage))
+}
+
+/// The edge of the system: baggage a client sent is not trusted, so it is
+/// not extracted, recorded or passed on.
+async fn drop_baggage(mut request: Request) -> Request {
+    request.headers_mut().remove("baggage");
+    request
 }
 // ANCHOR_END: router
 
@@ -207,9 +216,9 @@ async fn authenticate(
             span.record(ENDUSER_ID, claims.sub.as_str());
             request.extensions_mut().insert(Subject(claims.sub));
             drop(span);
-            // Where the outside ends: the baggage a client sent is dropped
-            // (`with_baggage` replaces it), and what the gateway vouches
-            // for, the token's plan, travels with every call downstream.
+            // What the gateway vouches for, the token's plan, travels with
+            // every call downstream (`with_baggage` replaces whatever the
+            // context held).
             let plan = claims.plan.map(|plan| KeyValue::new(PLAN, plan));
             let cx = Context::current().with_baggage(plan);
             next.run(request).with_context(cx).await

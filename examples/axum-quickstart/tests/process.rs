@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,9 +15,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 
-/// Span names received by the test's OTLP/gRPC trace receiver.
+/// Span names received by the test's OTLP/gRPC trace receiver, and how
+/// many export requests brought them.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<String>>>);
+struct Received(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
 
 #[tonic::async_trait]
 impl TraceService for Received {
@@ -32,6 +34,7 @@ impl TraceService for Received {
             .flat_map(|s| s.spans)
             .map(|s| s.name);
         self.0.lock().unwrap().extend(names);
+        self.1.fetch_add(1, Ordering::SeqCst);
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -101,13 +104,10 @@ async fn wait_for_exit(
 }
 
 /// The names of the spans that arrive at an OTLP/gRPC receiver when the
-/// service, with `env` besides, answers `n` requests to `/hello`, waits
-/// `settle`, and is stopped with SIGTERM. Metrics and logs are not exported.
-async fn hello_spans(
-    env: &[(&str, &str)],
-    n: usize,
-    settle: Duration,
-) -> Vec<String> {
+/// service, with `env` besides, answers `n` requests to `/hello` (and more,
+/// one at a time, until it has sent `exports` export requests), and is
+/// stopped with SIGTERM. Metrics and logs are not exported.
+async fn hello_spans(env: &[(&str, &str)], n: usize, exports: usize) -> Vec<String> {
     let (addr, received) = start_receiver().await;
     let endpoint = format!("http://{addr}");
     let mut all = vec![
@@ -123,7 +123,12 @@ async fn hello_spans(
         let response = client.get(format!("{url}/hello")).send().await.unwrap();
         assert_eq!(response.status(), 200);
     }
-    tokio::time::sleep(settle).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.1.load(Ordering::SeqCst) < exports {
+        assert!(Instant::now() < deadline, "fewer than {exports} exports");
+        client.get(format!("{url}/hello")).send().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     sigterm(&service);
     let status = wait_for_exit(&mut service, Duration::from_secs(15)).await;
     assert!(status.success(), "exit status {status}");
@@ -135,7 +140,7 @@ async fn sigterm_after_n_requests_delivers_n_server_spans() {
     const N: usize = 200;
     // The batch processor exports every 5 s: at SIGTERM, these spans are
     // still queued.
-    let names = hello_spans(&[], N, Duration::ZERO).await;
+    let names = hello_spans(&[], N, 0).await;
     assert_eq!(
         server_spans(&names),
         N,
@@ -146,13 +151,7 @@ async fn sigterm_after_n_requests_delivers_n_server_spans() {
 /// The names of the spans that arrive for `n` requests to `/hello` with
 /// `RUST_LOG_EXPORT` set to `directives`.
 async fn spans_exported_with(directives: &str, n: usize) -> Vec<String> {
-    let env = [
-        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-        ("RUST_LOG_EXPORT", directives),
-    ];
-    // Let a few exports happen: with the pipeline's spans let through, each
-    // export would make spans of its own.
-    hello_spans(&env, n, Duration::from_millis(500)).await
+    hello_spans(&[("RUST_LOG_EXPORT", directives)], n, 0).await
 }
 
 fn server_spans(names: &[String]) -> usize {
@@ -163,7 +162,7 @@ fn server_spans(names: &[String]) -> usize {
 async fn rust_log_export_decides_which_spans_are_exported() {
     // The server span is an `info` span of the crate's `http` module.
     assert_eq!(server_spans(&spans_exported_with("warn", 10).await), 0);
-    let crate_at_info = "warn, example_axum_quickstart::http=info";
+    let crate_at_info = "warn,example_axum_quickstart::http=info";
     assert_eq!(
         server_spans(&spans_exported_with(crate_at_info, 10).await),
         10
@@ -176,9 +175,15 @@ async fn rust_log_export_decides_which_spans_are_exported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_export_pipeline_is_never_exported() {
     // Every level of every target: still only the service's own spans,
-    // none of the exporter's gRPC stack (tonic, tower, h2, hyper).
-    let names = spans_exported_with("trace", 10).await;
-    assert_eq!(server_spans(&names), 10);
+    // none of the exporter's gRPC stack (tonic, tower, h2, hyper). Three
+    // exports a tenth of a second apart: spans one export made would leave
+    // with the next.
+    let env = [
+        ("RUST_LOG_EXPORT", "trace"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    let names = hello_spans(&env, 10, 3).await;
+    assert!(server_spans(&names) >= 10);
     let others: Vec<&String> = names.iter().filter(|n| *n != "GET /hello").collect();
     assert!(
         others.is_empty(),
@@ -189,7 +194,7 @@ async fn the_export_pipeline_is_never_exported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_set_to_none_is_not_exported() {
     let traces_off = [("OTEL_TRACES_EXPORTER", "none")];
-    let names = hello_spans(&traces_off, 20, Duration::ZERO).await;
+    let names = hello_spans(&traces_off, 20, 0).await;
     // Shut down and flushed: had a span been made, it would be here.
     assert_eq!(names.len(), 0);
 
@@ -299,6 +304,20 @@ async fn a_bad_variable_is_a_clear_error_not_a_panic() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(r#"PORT="seventy" is not valid"#),
+        "{stderr}"
+    );
+
+    // A space beside a comma, which tracing-subscriber would take as part of
+    // the next target's name.
+    let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
+        .env("PORT", "0")
+        .env("RUST_LOG_EXPORT", "warn, my_crate=debug")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(r#"RUST_LOG_EXPORT="warn, my_crate=debug" is not valid"#),
         "{stderr}"
     );
 }

@@ -54,17 +54,11 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 /// The crates of the export pipeline. Their spans and events are never
 /// exported, whatever `RUST_LOG_EXPORT` says: the exporter's own HTTP and
 /// gRPC stack would report on each export, and the report would be
-/// exported in turn, forever. Whole crates (`tower`, not `tower_http`); the
-/// OpenTelemetry crates' own messages use the package name as their target.
+/// exported in turn, forever. Whole crates (`tower`, not `tower_http`),
+/// except `opentelemetry`, which stands for every crate whose name starts
+/// with it: their own messages use the package name as their target.
 const EXPORT_PIPELINE_CRATES: &[&str] = &[
     "opentelemetry",
-    "opentelemetry_sdk",
-    "opentelemetry_otlp",
-    "opentelemetry-otlp",
-    "opentelemetry_http",
-    "opentelemetry-http",
-    "opentelemetry_appender_tracing",
-    "opentelemetry-appender-tracing",
     "tonic",
     "h2",
     "hyper",
@@ -76,11 +70,14 @@ const EXPORT_PIPELINE_CRATES: &[&str] = &[
 /// Whether a span or event comes from one of [`EXPORT_PIPELINE_CRATES`].
 fn from_export_pipeline(metadata: &tracing::Metadata<'_>) -> bool {
     let target = metadata.target();
-    EXPORT_PIPELINE_CRATES.iter().any(|krate| {
-        target
-            .strip_prefix(krate)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-    })
+    // Every OpenTelemetry crate (`opentelemetry-proto` too), whichever
+    // spelling its messages use.
+    target.starts_with("opentelemetry")
+        || EXPORT_PIPELINE_CRATES.iter().any(|krate| {
+            target
+                .strip_prefix(krate)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
 }
 // ANCHOR_END: export_pipeline_targets
 
@@ -683,9 +680,7 @@ impl Expected {
                  processors and metric reader read it, and this module builds \
                  the thread-based ones",
             ),
-            Expected::Directives => {
-                (EnvFilter::builder().parse(tidy(value)).is_ok(), DIRECTIVES)
-            }
+            Expected::Directives => return directives(value).map(drop),
         };
         if ok { Ok(()) } else { Err(expected) }
     }
@@ -804,25 +799,34 @@ fn filter_from(variable: &'static str) -> Result<EnvFilter, TelemetryError> {
     let set = std::env::var(variable)
         .ok()
         .filter(|value| !value.trim().is_empty());
-    let directives = set.as_deref().map_or_else(|| "info".to_owned(), tidy);
-    EnvFilter::builder().parse(&directives).map_err(|_| {
-        TelemetryError::InvalidVariable {
-            variable,
-            value: set.unwrap_or_default(),
-            expected: DIRECTIVES,
-        }
+    let Some(value) = set else {
+        return Ok(EnvFilter::new("info"));
+    };
+    directives(&value).map_err(|expected| TelemetryError::InvalidVariable {
+        variable,
+        value: value.clone(),
+        expected,
     })
 }
 
-/// Directives without the spaces people put after commas, which
-/// tracing-subscriber would read as part of a name.
-fn tidy(directives: &str) -> String {
-    let parts = directives.split(',').map(str::trim);
-    parts
-        .filter(|part| !part.is_empty())
-        .collect::<Vec<_>>()
-        .join(",")
+/// `value` as filter directives, or what was expected instead. Stricter
+/// than tracing-subscriber on two points: a space beside a comma, which it
+/// would read as part of a name (and Bevy's `LogPlugin`, reading `RUST_LOG`
+/// itself, as an error), and a value with no directive at all, which it
+/// would read as "nothing", not as the default.
+fn directives(value: &str) -> Result<EnvFilter, &'static str> {
+    let parts: Vec<&str> = value.split(',').collect();
+    if parts.iter().any(|part| *part != part.trim()) {
+        return Err(NO_SPACES);
+    }
+    if parts.iter().all(|part| part.is_empty()) {
+        return Err(DIRECTIVES);
+    }
+    EnvFilter::builder().parse(value).map_err(|_| DIRECTIVES)
 }
+
+const NO_SPACES: &str = "filter directives as in RUST_LOG, with no space \
+                         beside a comma (`info,my_crate=debug`)";
 
 const DIRECTIVES: &str =
     "filter directives as in RUST_LOG, such as `info` or `info,my_crate=debug`";

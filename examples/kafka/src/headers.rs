@@ -1,27 +1,28 @@
 //! The trace context in Kafka record headers: W3C `traceparent` (and
 //! `tracestate`) as UTF-8 header values, the way every OpenTelemetry SDK
-//! writes them, so a consumer in Java or Go joins the same trace.
+//! writes them, so a consumer in Java or Go joins the same trace. The trace
+//! context alone, not the service's global propagators: baggage would be
+//! kept in the topic with every record, for as long as the topic keeps it.
 
-use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::{Context, global};
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
 // ANCHOR: carriers
 /// Writes the context of `cx` into `headers`.
 pub fn inject(cx: &Context, headers: OwnedHeaders) -> OwnedHeaders {
     let mut injector = HeaderInjector(Some(headers));
-    global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(cx, &mut injector)
-    });
+    TraceContextPropagator::new().inject_context(cx, &mut injector);
     injector.0.unwrap_or_default()
 }
 
 /// The context a record's headers carry; empty when they carry none.
 pub fn extract<H: Headers>(headers: Option<&H>) -> Context {
     match headers {
-        Some(headers) => global::get_text_map_propagator(|propagator| {
-            propagator.extract(&HeaderExtractor(headers))
-        }),
+        Some(headers) => {
+            TraceContextPropagator::new().extract(&HeaderExtractor(headers))
+        }
         None => Context::new(),
     }
 }

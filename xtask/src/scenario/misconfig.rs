@@ -18,6 +18,7 @@ use anyhow::{Context as _, Result, bail};
 use tokio::process::Command;
 
 use super::spec::Scenario;
+use crate::proc;
 use crate::repo::{self, Example};
 
 /// How long a binary may take to refuse its configuration.
@@ -216,13 +217,8 @@ async fn run_once(
 /// server that wrongly starts.
 fn command(program: &Path, server: bool) -> Command {
     let mut command = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let read_at_start = ["PORT", "HOST", "RUST_LOG", "RUST_LOG_EXPORT"];
-        if name.starts_with("OTEL_") || read_at_start.contains(&name.as_ref()) {
-            command.env_remove(name.as_ref());
-        }
-    }
+    command.env_remove("PORT").env_remove("HOST");
+    proc::without_inherited_telemetry(&mut command);
     if server {
         command.env("PORT", "0");
     }
