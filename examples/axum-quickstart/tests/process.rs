@@ -198,15 +198,24 @@ async fn a_signal_set_to_none_is_not_exported() {
     // Shut down and flushed: had a span been made, it would be here.
     assert_eq!(names.len(), 0);
 
+    refused(&[("OTEL_LOGS_EXPORTER", "zipkin")]);
+}
+
+/// Starts the service with `env` (and `PORT=0` unless `env` sets it), and
+/// asserts that it refuses to start: exit 1, the last variable of `env`
+/// named with its value.
+fn refused(env: &[(&str, &str)]) {
     let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
         .env("PORT", "0")
-        .env("OTEL_LOGS_EXPORTER", "zipkin")
+        .env_remove("RUST_LOG_EXPORT")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
+    let (variable, value) = env.last().expect("a variable to refuse");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(r#"OTEL_LOGS_EXPORTER="zipkin" is not valid"#),
+        stderr.contains(&format!("{variable}={value:?} is not valid")),
         "{stderr}"
     );
 }
@@ -283,43 +292,11 @@ async fn a_hanging_collector_does_not_slow_requests() {
 
 #[tokio::test]
 async fn a_bad_variable_is_a_clear_error_not_a_panic() {
-    let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
-        .env("PORT", "0")
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(r#"OTEL_EXPORTER_OTLP_PROTOCOL="http/xml" is not valid"#),
-        "{stderr}"
-    );
-
-    let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
-        .env("PORT", "seventy")
-        .env("OTEL_SDK_DISABLED", "true")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(r#"PORT="seventy" is not valid"#),
-        "{stderr}"
-    );
-
+    refused(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml")]);
+    refused(&[("OTEL_SDK_DISABLED", "true"), ("PORT", "seventy")]);
     // A space beside a comma, which tracing-subscriber would take as part of
     // the next target's name.
-    let output = Command::new(env!("CARGO_BIN_EXE_example-axum-quickstart"))
-        .env("PORT", "0")
-        .env("RUST_LOG_EXPORT", "warn, my_crate=debug")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(r#"RUST_LOG_EXPORT="warn, my_crate=debug" is not valid"#),
-        "{stderr}"
-    );
+    refused(&[("RUST_LOG_EXPORT", "warn, my_crate=debug")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
