@@ -237,3 +237,100 @@ pub fn locked_in(root: &Path) -> Result<Vec<(String, String)>> {
         .map(|p| (p.name, p.version))
         .collect())
 }
+
+/// The directory of the package `name` at `version` among the workspace's
+/// dependencies, as `cargo metadata` reports it. Cargo downloads the
+/// package into its home if no earlier build has, so this works on a
+/// machine that has never built the workspace.
+pub fn package_dir(name: &str, version: &str) -> Result<PathBuf> {
+    let mut command = cargo_metadata::MetadataCommand::new();
+    command.manifest_path(root().join("Cargo.toml"));
+    package_dir_with(command, name, version, &["--locked"])
+}
+
+/// [`package_dir`] with a prepared `cargo metadata` command (another
+/// manifest, another Cargo home) and extra options.
+fn package_dir_with(
+    mut command: cargo_metadata::MetadataCommand,
+    name: &str,
+    version: &str,
+    options: &[&str],
+) -> Result<PathBuf> {
+    // Only the packages this machine builds: the Windows and macOS crates
+    // would be downloaded for nothing.
+    let mut options: Vec<String> = options.iter().map(|o| (*o).to_owned()).collect();
+    options.extend(["--filter-platform".to_owned(), host_target()?]);
+    let metadata = command.other_options(options).exec().with_context(|| {
+        format!("`cargo metadata` failed while looking for {name} {version}")
+    })?;
+    let package = metadata
+        .packages
+        .iter()
+        .find(|p| p.name == name && p.version.to_string() == version)
+        .with_context(|| {
+            format!("{name} {version} is not among the workspace's dependencies")
+        })?;
+    let dir = package
+        .manifest_path
+        .parent()
+        .with_context(|| format!("{} has no directory", package.manifest_path))?;
+    Ok(dir.as_std_path().to_path_buf())
+}
+
+/// The target this machine builds for (`rustc -vV`'s `host:` line).
+fn host_target() -> Result<String> {
+    let output = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .context("cannot run `rustc -vV`: is Rust installed with rustup?")?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_owned)
+        .context("`rustc -vV` printed no `host:` line")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::package_dir_with;
+
+    /// The regression that reached a fresh machine: a crate's source was
+    /// looked for in `~/.cargo/registry/src`, which only a machine that had
+    /// built the workspace has. With an empty Cargo home, `cargo metadata`
+    /// downloads it.
+    #[test]
+    fn a_package_is_found_with_an_empty_cargo_home() {
+        let home = tempfile::tempdir().unwrap();
+        let project = tempfile::tempdir().unwrap();
+        std::fs::create_dir(project.path().join("src")).unwrap();
+        std::fs::write(project.path().join("src/lib.rs"), "").unwrap();
+        std::fs::write(
+            project.path().join("Cargo.toml"),
+            "[package]\nname = \"probe\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n\
+             [dependencies]\nitoa = \"=1.0.15\"\n",
+        )
+        .unwrap();
+        let mut command = cargo_metadata::MetadataCommand::new();
+        command
+            .manifest_path(project.path().join("Cargo.toml"))
+            .env("CARGO_HOME", home.path());
+        let dir = package_dir_with(command, "itoa", "1.0.15", &[]).unwrap();
+        assert!(
+            dir.starts_with(home.path()),
+            "{} is not in the new home",
+            dir.display()
+        );
+        assert!(dir.join("src/lib.rs").is_file());
+        let missing = tempfile::tempdir().unwrap();
+        let mut command = cargo_metadata::MetadataCommand::new();
+        command
+            .manifest_path(project.path().join("Cargo.toml"))
+            .env("CARGO_HOME", missing.path());
+        let error = package_dir_with(command, "itoa", "1.0.14", &[]).unwrap_err();
+        assert!(
+            format!("{error:#}")
+                .contains("is not among the workspace's dependencies"),
+            "{error:#}"
+        );
+    }
+}

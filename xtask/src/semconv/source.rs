@@ -1,5 +1,5 @@
 //! The registry table, read from the source of the pinned
-//! `opentelemetry-semantic-conventions` crate in Cargo's registry cache.
+//! `opentelemetry-semantic-conventions` crate, located by `cargo metadata`.
 //! The crate is generated from the conventions' YAML by Weaver; its doc
 //! comments and attributes carry what the table needs: each constant's
 //! name, `#[cfg(feature = "semconv_experimental")]` for what is not stable,
@@ -17,27 +17,17 @@ use super::registry::{Deprecation, Entry, Kind};
 /// The crate whose source the table is made from.
 pub const CRATE: &str = "opentelemetry-semantic-conventions";
 
-/// The crate's `src/` for `version`, in Cargo's registry cache
-/// (`$CARGO_HOME/registry/src/<index>/<crate>-<version>/src`).
+/// The crate's `src/` for `version`, wherever `cargo metadata` says the
+/// package is (it downloads it on a machine that has not built it yet).
 pub fn crate_source(version: &str) -> Result<PathBuf> {
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
-        .context("neither CARGO_HOME nor HOME is set")?;
-    let registries = cargo_home.join("registry/src");
-    let wanted = format!("{CRATE}-{version}");
-    if let Ok(indexes) = std::fs::read_dir(&registries) {
-        for index in indexes.flatten() {
-            let dir = index.path().join(&wanted).join("src");
-            if dir.join("attribute.rs").exists() {
-                return Ok(dir);
-            }
-        }
+    let dir = crate::repo::package_dir(CRATE, version)?.join("src");
+    if !dir.join("attribute.rs").is_file() {
+        bail!(
+            "{} has no attribute.rs: has {CRATE} changed its layout?",
+            dir.display()
+        );
     }
-    bail!(
-        "{wanted} is not in {} yet: run `cargo fetch`, then this again",
-        registries.display()
-    )
+    Ok(dir)
 }
 
 /// Every attribute and metric of the crate at `src`.
