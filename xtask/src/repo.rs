@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 
+mod shard;
+pub use shard::Shard;
+
 /// The repository root (the workspace that holds `xtask/`).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -201,11 +204,47 @@ pub fn example(slug: &str) -> Result<Example> {
     }
 }
 
-/// `--example SLUG`'s example, or every example.
-pub fn chosen_examples(slug: Option<&str>) -> Result<Vec<Example>> {
-    match slug {
-        Some(slug) => Ok(vec![example(slug)?]),
-        None => examples(),
+/// Which part of the workspace the per-package steps cover.
+#[derive(Debug, Clone, Default)]
+pub enum Selection {
+    /// Everything.
+    #[default]
+    All,
+    /// One example (`--example SLUG`); clippy and the tests still cover
+    /// the whole workspace.
+    Example(String),
+    /// A slice for one job of hosted CI (`--shard K/N`).
+    Shard(Shard),
+}
+
+/// What a [`Selection`] covers.
+#[derive(Debug)]
+pub struct Chosen {
+    pub examples: Vec<Example>,
+    /// The packages clippy and the tests cover; `None`: the workspace.
+    pub packages: Option<Vec<String>>,
+}
+
+impl Selection {
+    /// The examples and packages it covers.
+    pub fn chosen(&self) -> Result<Chosen> {
+        Ok(match self {
+            Selection::All => Chosen {
+                examples: examples()?,
+                packages: None,
+            },
+            Selection::Example(slug) => Chosen {
+                examples: vec![example(slug)?],
+                packages: None,
+            },
+            Selection::Shard(shard) => {
+                let slice = shard.slice()?;
+                Chosen {
+                    examples: slice.examples,
+                    packages: Some(slice.packages),
+                }
+            }
+        })
     }
 }
 

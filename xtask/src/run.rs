@@ -29,9 +29,7 @@ pub const READY: &str = "Ctrl-C stops everything";
 
 /// Runs `slug` until interrupted; `build`: build it first.
 pub async fn run(slug: &str, build_first: bool) -> Result<()> {
-    let example = repo::chosen_examples(Some(slug))?
-        .pop()
-        .context("an example was chosen")?;
+    let example = repo::example(slug)?;
     // Caught before anything starts: a Ctrl-C during the start still stops
     // what has started.
     let mut interrupts = Interrupts::listen()?;

@@ -18,15 +18,15 @@ pub mod traffic;
 use anyhow::{Context as _, Result, bail};
 
 use crate::otlp::waterfall;
-use crate::repo::{self, Example, relative};
+use crate::repo::{Example, relative};
 use crate::services::{self, Need, docker};
 use crate::tools::Outcome;
 use crate::{proc, web};
 
 /// The `scenarios` step's options.
 pub struct Options<'a> {
-    /// Only this example's scenario.
-    pub example: Option<&'a str>,
+    /// The examples whose scenarios run.
+    pub examples: &'a [Example],
     /// Write changed snapshots instead of failing.
     pub bless: bool,
     /// Against the docker stack instead of the embedded collector.
@@ -40,9 +40,8 @@ pub async fn run_all(
     options: &Options<'_>,
     shared: &mut services::Shared,
 ) -> Result<Outcome> {
-    let examples = repo::chosen_examples(options.example)?;
     let mut loaded = Vec::new();
-    for example in examples {
+    for example in options.examples.iter().cloned() {
         let scenario = match example.scenario_path() {
             path if path.exists() => Some(spec::load(&path)?),
             _ => None,
@@ -52,28 +51,7 @@ pub async fn run_all(
     let needs = |scenario: &Option<spec::Scenario>, need: Need| {
         scenario.as_ref().is_some_and(|s| s.needs(need))
     };
-    let mut build = vec!["build", "--locked", "--bins"];
-    let mut packages = Vec::new();
-    for (example, _) in &loaded {
-        packages.extend(example.server_packages()?);
-    }
-    for package in &packages {
-        build.extend(["--package", package.as_str()]);
-    }
-    proc::run("cargo", &build)?;
-    let browser_missing = Need::Browser.missing().is_some();
-    let mut front_ends = Vec::new();
-    for (example, scenario) in &loaded {
-        if !(browser_missing && needs(scenario, Need::Browser)) {
-            front_ends.extend(web::front_ends(example)?);
-        }
-    }
-    for built in web::build(&front_ends)? {
-        println!(
-            "  {}: {} bytes of wasm, {} gzipped",
-            built.package, built.raw_bytes, built.gzip_bytes
-        );
-    }
+    build(&loaded)?;
     let stack = if options.stack {
         docker::run("up", Some(docker::STACK))?;
         Some(docker::Backends::local())
@@ -137,10 +115,43 @@ pub async fn run_all(
     )))
 }
 
-/// The examples whose scenario says they need `need`.
-pub fn examples_needing(need: Need) -> Result<Vec<Example>> {
+/// Builds what the scenarios of `loaded` start: every example's binaries
+/// in one cargo invocation (one resolution of features for all of them),
+/// and the browser front ends, unless the browser they need is missing.
+/// The `run` step calls it too, so that it never depends on an earlier
+/// step's build.
+pub fn build(loaded: &[(Example, Option<spec::Scenario>)]) -> Result<()> {
+    let mut build = vec!["build", "--locked", "--bins"];
+    let mut packages = Vec::new();
+    for (example, _) in loaded {
+        packages.extend(example.server_packages()?);
+    }
+    for package in &packages {
+        build.extend(["--package", package.as_str()]);
+    }
+    proc::run("cargo", &build)?;
+    let browser_missing = Need::Browser.missing().is_some();
+    let mut front_ends = Vec::new();
+    for (example, scenario) in loaded {
+        let needs_browser =
+            scenario.as_ref().is_some_and(|s| s.needs(Need::Browser));
+        if !(browser_missing && needs_browser) {
+            front_ends.extend(web::front_ends(example)?);
+        }
+    }
+    for built in web::build(&front_ends)? {
+        println!(
+            "  {}: {} bytes of wasm, {} gzipped",
+            built.package, built.raw_bytes, built.gzip_bytes
+        );
+    }
+    Ok(())
+}
+
+/// The examples among `examples` whose scenario says they need `need`.
+pub fn examples_needing(examples: &[Example], need: Need) -> Result<Vec<&Example>> {
     let mut needing = Vec::new();
-    for example in repo::examples()? {
+    for example in examples {
         let path = example.scenario_path();
         if path.exists() && spec::load(&path)?.needs(need) {
             needing.push(example);

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::ValueEnum;
 
 use crate::checks::{self, book, cargo, generate, interop, pins, snippets, stacks};
+use crate::repo::{self, Chosen, Selection};
 use crate::scenario;
 use crate::services::{self, docker};
 use crate::tools::Outcome;
@@ -49,7 +50,17 @@ pub enum Step {
 }
 
 impl Step {
-    fn name(self) -> String {
+    /// The steps that `--shard` splits: each covers the shard's examples
+    /// or packages. The others look at the repository as a whole.
+    pub const PER_PACKAGE: &[Step] = &[
+        Step::Clippy,
+        Step::Test,
+        Step::Standalone,
+        Step::Scenarios,
+        Step::Run,
+    ];
+
+    pub fn name(self) -> String {
         self.to_possible_value()
             .map(|v| v.get_name().to_owned())
             .unwrap_or_default()
@@ -72,6 +83,11 @@ pub struct Options {
     /// Run only this example's scenario (and standalone build).
     #[arg(long)]
     pub example: Option<String>,
+    /// Run only the per-package steps (clippy, test, standalone, scenarios,
+    /// run), over shard K of N of the workspace: hosted CI runs the N
+    /// shards as parallel jobs and the other steps in one more job.
+    #[arg(long, value_name = "K/N", conflicts_with = "example")]
+    pub shard: Option<repo::Shard>,
     /// Run every step even after one failed.
     #[arg(long)]
     pub keep_going: bool,
@@ -107,11 +123,23 @@ pub async fn run(options: &Options) -> Result<()> {
         crate::setup::install()
             .context("--install could not set this machine up")?;
     }
-    let steps: Vec<Step> = Step::value_variants()
-        .iter()
-        .copied()
-        .filter(|s| options.only.is_empty() || options.only.contains(s))
-        .collect();
+    let steps = chosen_steps(options)?;
+    let selection = match (&options.shard, &options.example) {
+        (Some(shard), _) => Selection::Shard(*shard),
+        (None, Some(slug)) => Selection::Example(slug.clone()),
+        (None, None) => Selection::All,
+    };
+    let chosen = selection.chosen()?;
+    if let Some(shard) = &options.shard {
+        let slugs: Vec<&str> =
+            chosen.examples.iter().map(|e| e.slug.as_str()).collect();
+        let packages = chosen.packages.as_deref().unwrap_or_default();
+        println!(
+            "shard {shard}: the examples {}; clippy and the tests of {}",
+            slugs.join(", "),
+            packages.join(", ")
+        );
+    }
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     let total = Instant::now();
@@ -121,7 +149,7 @@ pub async fn run(options: &Options) -> Result<()> {
         let n = format!("[{}/{}]", i + 1, steps.len());
         println!("\n{n} {} ...", step.name());
         let started = Instant::now();
-        let outcome = run_step(*step, options, &mut shared).await;
+        let outcome = run_step(*step, options, &chosen, &mut shared).await;
         let seconds = started.elapsed().as_secs_f64();
         let result = match &outcome {
             Ok(Outcome::Passed) => "ok".to_owned(),
@@ -168,37 +196,94 @@ pub async fn run(options: &Options) -> Result<()> {
     bail!("{message}")
 }
 
+/// The steps `--only` and `--shard` leave, in their order.
+fn chosen_steps(options: &Options) -> Result<Vec<Step>> {
+    if options.shard.is_some()
+        && let Some(step) =
+            options.only.iter().find(|s| !Step::PER_PACKAGE.contains(s))
+    {
+        bail!(
+            "--shard splits only {}; `{}` covers the whole repository: run it without --shard",
+            names(Step::PER_PACKAGE),
+            step.name()
+        );
+    }
+    Ok(Step::value_variants()
+        .iter()
+        .copied()
+        .filter(|s| options.only.is_empty() || options.only.contains(s))
+        .filter(|s| options.shard.is_none() || Step::PER_PACKAGE.contains(s))
+        .collect())
+}
+
+/// The examples whose packages clippy and the tests cover: the shard's, or
+/// all of them when they cover the workspace (also with `--example`).
+fn packages_examples(chosen: &Chosen) -> Result<Vec<repo::Example>> {
+    match chosen.packages {
+        Some(_) => Ok(chosen.examples.clone()),
+        None => repo::examples(),
+    }
+}
+
+/// Every step's name, in order.
+pub fn all_step_names() -> Vec<String> {
+    Step::value_variants().iter().map(|s| s.name()).collect()
+}
+
+/// The names of the steps `--shard` splits.
+pub fn per_package_step_names() -> Vec<String> {
+    Step::PER_PACKAGE.iter().map(|s| s.name()).collect()
+}
+
+fn names(steps: &[Step]) -> String {
+    steps
+        .iter()
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One step: a call into the part that does it.
 async fn run_step(
     step: Step,
     options: &Options,
+    chosen: &Chosen,
     shared: &mut services::Shared,
 ) -> Result<Outcome> {
-    let example = options.example.as_deref();
+    let examples = chosen.examples.as_slice();
+    let packages = chosen.packages.as_deref();
     match step {
         Step::Pins => checks::problems("pins", pins::check(false)?),
         Step::Generated => checks::problems("generated files", generate::stale()?),
         Step::Snippets => snippets::step(),
         Step::Fmt => cargo::fmt(),
-        Step::Clippy => cargo::clippy(),
-        Step::Test => cargo::test(shared).await,
-        Step::Standalone => checks::standalone::run(example),
+        Step::Clippy => cargo::clippy(packages, &packages_examples(chosen)?),
+        Step::Test => {
+            cargo::test(packages, &packages_examples(chosen)?, shared).await
+        }
+        Step::Standalone => checks::standalone::run(examples),
         Step::Scenarios => {
             let scenario_options = scenario::Options {
-                example,
+                examples,
                 bless: options.bless,
                 stack: options.stack.is_some(),
             };
             scenario::run_all(&scenario_options, shared).await
         }
-        Step::Run => checks::interrupt::step(example).await,
+        Step::Run => checks::interrupt::step(examples).await,
         Step::Benches => crate::bench::smoke(),
         Step::Interop => match interop::missing_programs() {
             Some(missing) => Ok(Outcome::Skipped(missing)),
             None => interop::run().await.map(|()| Outcome::Passed),
         },
         Step::Book => book::build().map(|()| Outcome::Passed),
-        Step::Workflows => checks::workflows::run(),
+        Step::Workflows => {
+            let (all, per_package) = (all_step_names(), per_package_step_names());
+            checks::workflows::run(&checks::workflows::Steps {
+                all: &all,
+                per_package: &per_package,
+            })
+        }
         Step::Stacks => match stacks::check()? {
             None => Ok(Outcome::Skipped(docker::INSTALL_HINT.into())),
             Some(found) => checks::problems("the docker stacks", found),
@@ -208,7 +293,9 @@ async fn run_step(
 
 fn rerun_command(step: Step, options: &Options) -> String {
     let mut command = format!("cargo xtask verify --only {}", step.name());
-    if matches!(step, Step::Scenarios | Step::Standalone | Step::Run)
+    if let Some(shard) = &options.shard {
+        let _ = write!(command, " --shard {shard}");
+    } else if matches!(step, Step::Scenarios | Step::Standalone | Step::Run)
         && let Some(example) = &options.example
     {
         let _ = write!(command, " --example {example}");
@@ -234,4 +321,63 @@ fn print_summary(rows: &[Row], total: f64) {
         .count();
     let failed = rows.len() - passed - skipped;
     println!("verify: {passed} passed, {failed} failed, {skipped} skipped");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn options(args: &[&str]) -> Options {
+        let mut argv = vec!["verify"];
+        argv.extend(args);
+        Cli::try_parse_from(argv).unwrap().options
+    }
+
+    #[test]
+    fn a_shard_runs_the_per_package_steps_only() {
+        assert_eq!(
+            chosen_steps(&options(&["--shard", "1/4"])).unwrap(),
+            Step::PER_PACKAGE
+        );
+        assert_eq!(
+            chosen_steps(&options(&["--shard", "2/4", "--only", "test"])).unwrap(),
+            [Step::Test]
+        );
+        let error = chosen_steps(&options(&["--shard", "2/4", "--only", "book"]))
+            .unwrap_err();
+        assert!(format!("{error:#}").contains("`book` covers the whole repository"));
+        assert_eq!(
+            chosen_steps(&options(&[])).unwrap().len(),
+            Step::value_variants().len()
+        );
+        assert!(Cli::try_parse_from(["verify", "--shard", "5/4"]).is_err());
+        assert!(
+            Cli::try_parse_from(["verify", "--shard", "1/4", "--example", "x"])
+                .is_err()
+        );
+    }
+
+    /// The hosted workflow's jobs run every step between them.
+    #[test]
+    fn the_ci_workflow_covers_every_step() {
+        let text = std::fs::read_to_string(repo::root().join(checks::workflows::CI))
+            .unwrap();
+        let (all, per_package) = (all_step_names(), per_package_step_names());
+        let found = checks::workflows::coverage_problems(
+            &text,
+            &checks::workflows::Steps {
+                all: &all,
+                per_package: &per_package,
+            },
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
 }

@@ -5,9 +5,11 @@
 //! started is still running, and it left no directory in its temporary
 //! directory (`TMPDIR` points at a fresh one; PostgreSQL's cluster and
 //! Prometheus's data live there; a file a job was asked to write, such as
-//! the Polars pipeline's result, may stay). The binaries are the ones the
-//! `scenarios` step built (`--no-build`): a build of one example alone
-//! would compile the shared crates again with other features.
+//! the Polars pipeline's result, may stay). The binaries are built first
+//! for all the examples at once, as the `scenarios` step builds them (after
+//! that step, nothing is left to do), and each run uses them
+//! (`--no-build`): a build of one example alone would compile the shared
+//! crates again with other features.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,7 +21,7 @@ use tokio::process::Command;
 use crate::proc::{self, Running, Signal};
 use crate::repo::{self, Example};
 use crate::run::READY;
-use crate::scenario::spec;
+use crate::scenario::{self, spec};
 use crate::tools::Outcome;
 
 /// How long a run may take to start (a build included).
@@ -28,7 +30,7 @@ const START_DEADLINE: Duration = Duration::from_secs(300);
 const STOP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Every chosen example, started and interrupted.
-pub async fn step(slug: Option<&str>) -> Result<Outcome> {
+pub async fn step(examples: &[Example]) -> Result<Outcome> {
     if !cfg!(target_os = "linux") {
         return Ok(Outcome::Skipped(
             "the processes left behind are read from /proc: Linux only".into(),
@@ -36,19 +38,24 @@ pub async fn step(slug: Option<&str>) -> Result<Outcome> {
     }
     let xtask =
         std::env::current_exe().context("cannot find the xtask's own binary")?;
+    let mut loaded = Vec::new();
+    for example in examples {
+        let path = example.scenario_path();
+        let scenario = path.exists().then(|| spec::load(&path)).transpose()?;
+        loaded.push((example.clone(), scenario));
+    }
+    scenario::build(&loaded)?;
     let mut failures = Vec::new();
     let mut lacking = Vec::new();
-    for example in repo::chosen_examples(slug)? {
-        let path = example.scenario_path();
-        if !path.exists() {
+    for (example, scenario) in &loaded {
+        let Some(scenario) = scenario else {
             // Nothing to interrupt: `run` runs the cases once and ends.
             println!(
                 "  {}: runs to completion (cases.toml), as the scenarios step runs it",
                 example.slug
             );
             continue;
-        }
-        let scenario = spec::load(&path)?;
+        };
         let missing: Vec<String> =
             scenario.needs.iter().filter_map(|n| n.missing()).collect();
         if !missing.is_empty() {
@@ -56,7 +63,7 @@ pub async fn step(slug: Option<&str>) -> Result<Outcome> {
             continue;
         }
         let serves = scenario.process.iter().any(|p| !p.until_exit);
-        match interrupt(&xtask, &example, serves).await {
+        match interrupt(&xtask, example, serves).await {
             Ok(summary) => println!("  {}: {summary}", example.slug),
             Err(error) => {
                 eprintln!("  {} FAILED", example.slug);

@@ -7,18 +7,17 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use crate::repo;
+use crate::repo::{self, Example};
 use crate::tools::Outcome;
 use crate::{proc, web};
 
-pub fn run(example: Option<&str>) -> Result<Outcome> {
-    let examples = repo::chosen_examples(example)?;
+pub fn run(examples: &[Example]) -> Result<Outcome> {
     // Outside the repository: under it, Cargo would find our workspace. The
     // same path every time, so that Cargo's fingerprints of the copies stay
     // valid from one run to the next.
     let base = std::env::temp_dir().join("rust-otel-book-standalone");
     let target_dir = repo::target_dir().to_string_lossy().into_owned();
-    for example in &examples {
+    for example in examples {
         let copy = base.join(&example.slug);
         if copy.exists() {
             std::fs::remove_dir_all(&copy)
