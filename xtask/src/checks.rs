@@ -1,5 +1,6 @@
 //! The checks `verify` runs besides the scenarios: the pin table
-//! (`pins`), generated files (`generate`, with the appendix `ecosystem`),
+//! (`pins`, with `binaries` and `readmes`: the examples' binary names and
+//! READMEs), generated files (`generate`, with the appendix `ecosystem`),
 //! the book's snippet rules (`snippets`, with `figures` for the numbers in
 //! its prose), Cargo's own checks (`cargo`:
 //! fmt, clippy, test), examples built outside the workspace (`standalone`),
@@ -18,6 +19,7 @@ pub mod interop;
 pub mod interrupt;
 pub mod performance;
 pub mod pins;
+pub mod readmes;
 pub mod snippets;
 pub mod stacks;
 pub mod standalone;

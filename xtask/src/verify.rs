@@ -17,7 +17,8 @@ use crate::tools::Outcome;
 /// The steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Step {
-    /// Examples' versions equal the pin table; one version of each OpenTelemetry crate.
+    /// Examples' versions equal the pin table; one version of each
+    /// OpenTelemetry crate; every example has its README.
     Pins,
     /// Generated files are fresh and untouched.
     Generated,

@@ -107,10 +107,13 @@ fn set_version(item: &mut Item, version: &str) {
 }
 
 /// Every way the examples and the lock disagree with the pin table, and
-/// every binary name two examples share ([`super::binaries`]).
+/// every binary name two examples share ([`super::binaries`]), and every
+/// example README that is missing or wrong ([`super::readmes`]).
 /// With `write`, fixes the examples' versions instead of reporting them.
 pub fn check(write: bool) -> Result<Vec<String>> {
-    check_in(&repo::root(), write)
+    let mut problems = check_in(&repo::root(), write)?;
+    problems.extend(super::readmes::problems(&repo::root())?);
+    Ok(problems)
 }
 
 /// As [`check`], for the workspace at `root`.
