@@ -1,14 +1,15 @@
 //! Cargo's own checks over the workspace: `cargo fmt --check`, clippy with
-//! `-D warnings` (natively, then the browser front ends for wasm), and
-//! `cargo test` with a PostgreSQL for the examples that need one.
+//! `-D warnings` on the tooling (the examples are linted as copies, by
+//! `standalone`), and `cargo test` with a PostgreSQL for the examples that
+//! need one.
 
 use anyhow::Result;
 
-use crate::repo::Example;
+use crate::proc;
+use crate::repo::{self, Example, Manifest};
 use crate::scenario;
 use crate::services::{self, Need, postgres};
 use crate::tools::Outcome;
-use crate::{proc, web};
 
 /// A cargo subcommand from a rustup component, skipped when not installed.
 fn component(subcommand: &str, args: &[&str], install: &str) -> Result<Outcome> {
@@ -38,30 +39,42 @@ fn package_args(packages: Option<&[String]>) -> Vec<&str> {
     }
 }
 
-/// Clippy on the workspace (or `packages`) for this machine, then on the
-/// browser front ends of `examples` for the wasm target (for any other
-/// target they are empty).
-pub fn clippy(packages: Option<&[String]>, examples: &[Example]) -> Result<Outcome> {
+/// Clippy on the workspace's tooling (the xtask, the book's snippets, the
+/// bench service), or those of `packages`. The examples are linted by the
+/// `standalone` step, each as a copy outside the workspace with the
+/// features its own manifest asks for: linting them here as well would
+/// check their whole dependency graph twice.
+pub fn clippy(packages: Option<&[String]>) -> Result<Outcome> {
+    let mut examples = Vec::new();
+    for example in repo::examples()? {
+        for manifest in example.manifests()? {
+            examples.push(Manifest::read(&manifest)?.package.name);
+        }
+    }
     let mut args = vec!["clippy"];
-    args.extend(package_args(packages));
+    match packages {
+        None => {
+            args.push("--workspace");
+            for package in &examples {
+                args.extend(["--exclude", package.as_str()]);
+            }
+        }
+        Some(packages) => {
+            let tooling: Vec<&String> =
+                packages.iter().filter(|p| !examples.contains(p)).collect();
+            if tooling.is_empty() {
+                println!(
+                    "  no tooling package in this selection: the examples are linted by the standalone step"
+                );
+                return Ok(Outcome::Passed);
+            }
+            for package in tooling {
+                args.extend(["-p", package.as_str()]);
+            }
+        }
+    }
     args.extend(["--all-targets", "--locked", "--", "-D", "warnings"]);
-    let outcome = component("clippy", &args, "rustup component add clippy")?;
-    let mut front_ends = Vec::new();
-    for example in examples {
-        front_ends.extend(web::front_ends(example)?);
-    }
-    if matches!(outcome, Outcome::Skipped(_)) || front_ends.is_empty() {
-        return Ok(outcome);
-    }
-    web::ensure_target()?;
-    for front_end in &front_ends {
-        let mut args = vec!["clippy", "--locked", "--target", web::WASM_TARGET];
-        let package_args = front_end.cargo_args();
-        args.extend(package_args.iter().map(String::as_str));
-        args.extend(["--", "-D", "warnings"]);
-        proc::run("cargo", &args)?;
-    }
-    Ok(Outcome::Passed)
+    component("clippy", &args, "rustup component add clippy")
 }
 
 /// `cargo test` of the workspace (or `packages`), with `DATABASE_URL` for

@@ -1,22 +1,34 @@
-//! Each example copied out of the workspace (no workspace around it, no
-//! lock file) and type-checked there with its own dependency resolution, as
-//! a reader who copies it would. (`check`, not `build`: a build would
-//! overwrite the workspace's binary of the same name.)
+//! Each example copied out of the workspace (no workspace around it) and
+//! linted there with clippy, `-D warnings`, as a reader who copies it would
+//! build it: with the features its own manifest asks for, not the union the
+//! workspace resolves. This is where the examples are linted; the `clippy`
+//! step lints the tooling. Each copy gets the workspace's `Cargo.lock`
+//! (Cargo keeps the entries it uses), so it is checked with the versions
+//! every other step tested, and the dependencies checked for one copy are
+//! reused by the next wherever their features agree. (`clippy`, which
+//! checks, not `build`: a build would overwrite the workspace's binary of
+//! the same name.)
 
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
-use crate::repo::{self, Example};
+use crate::repo::{self, Example, Manifest};
 use crate::tools::Outcome;
 use crate::{proc, web};
 
 pub fn run(examples: &[Example]) -> Result<Outcome> {
+    if !proc::succeeds("cargo", &["clippy", "--version"]) {
+        return Ok(Outcome::Skipped(
+            "`cargo clippy` is not installed (rustup component add clippy)".into(),
+        ));
+    }
     // Outside the repository: under it, Cargo would find our workspace. The
     // same path every time, so that Cargo's fingerprints of the copies stay
     // valid from one run to the next.
     let base = std::env::temp_dir().join("rust-otel-book-standalone");
     let target_dir = repo::target_dir().to_string_lossy().into_owned();
+    let lock = repo::root().join("Cargo.lock");
     for example in examples {
         let copy = base.join(&example.slug);
         if copy.exists() {
@@ -24,44 +36,51 @@ pub fn run(examples: &[Example]) -> Result<Outcome> {
                 .with_context(|| format!("cannot clear {}", copy.display()))?;
         }
         copy_tree(&example.dir, &copy)?;
-        let manifest = copy.join("Cargo.toml").to_string_lossy().into_owned();
-        let args = [
-            "check",
-            "--all-targets",
-            "--manifest-path",
-            &manifest,
-            "--target-dir",
-            &target_dir,
-        ];
-        proc::run("cargo", &args).with_context(|| {
-            format!("{} does not build outside the workspace", example.slug)
-        })?;
-        // A front end is checked for the target it is built for.
-        for front_end in web::front_ends(example)? {
-            let nested = front_end
-                .manifest
+        let front_ends = web::front_ends(example)?;
+        for (position, original) in example.manifests()?.iter().enumerate() {
+            let nested = original
                 .strip_prefix(&example.dir)
-                .context("a front end lives inside its example")?;
-            let manifest = copy.join(nested).to_string_lossy().into_owned();
-            web::ensure_target()?;
-            let mut args = vec![
-                "check",
-                "--target",
-                web::WASM_TARGET,
-                "--manifest-path",
-                &manifest,
-                "--target-dir",
-                &target_dir,
-            ];
-            // Not `--package`: the copy is a package of its own.
-            let package_args = front_end.cargo_args();
-            args.extend(package_args.iter().skip(2).map(String::as_str));
-            proc::run("cargo", &args).with_context(|| {
-                format!("{} does not build outside the workspace", front_end.package)
+                .context("a manifest of an example lives inside it")?;
+            let manifest = copy.join(nested);
+            let dir = manifest.parent().context("a manifest has a directory")?;
+            std::fs::copy(&lock, dir.join("Cargo.lock")).with_context(|| {
+                format!("cannot copy Cargo.lock to {}", dir.display())
             })?;
+            let manifest = manifest.to_string_lossy().into_owned();
+            let package = Manifest::read(original)?.package.name;
+            let front_end = front_ends.iter().find(|f| f.package == package);
+            // The example's own package is always built natively (a Leptos
+            // crate is its server and its front end); a nested one natively
+            // unless it is a front end.
+            if position == 0 || front_end.is_none() {
+                clippy(
+                    &["--all-targets", "--manifest-path", &manifest],
+                    &target_dir,
+                    &package,
+                )?;
+            }
+            if let Some(front_end) = front_end {
+                web::ensure_target()?;
+                let mut args =
+                    vec!["--target", web::WASM_TARGET, "--manifest-path", &manifest];
+                // Not `--package`: the copy is a package of its own.
+                let package_args = front_end.cargo_args();
+                args.extend(package_args.iter().skip(2).map(String::as_str));
+                clippy(&args, &target_dir, &package)?;
+            }
         }
     }
     Ok(Outcome::Passed)
+}
+
+/// `cargo clippy ARGS -- -D warnings` in the shared target directory.
+fn clippy(args: &[&str], target_dir: &str, package: &str) -> Result<()> {
+    let mut all = vec!["clippy"];
+    all.extend(args);
+    all.extend(["--target-dir", target_dir, "--", "-D", "warnings"]);
+    proc::run("cargo", &all).with_context(|| {
+        format!("{package}, copied out of the workspace, does not pass clippy")
+    })
 }
 
 /// Copies the files under `from` to `to`, keeping the layout.
