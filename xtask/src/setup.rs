@@ -90,7 +90,7 @@ const REQUIREMENTS: &[Requirement] = &[
         apt: &["wrk", "util-linux"],
     },
     Requirement {
-        what: "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, the interop step)",
+        what: "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, the interop step)",
         present: || {
             // Debian's python3 without python3-venv has `venv` but refuses
             // `ensurepip`, which a venv needs for pip.

