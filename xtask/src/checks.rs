@@ -29,6 +29,13 @@ use anyhow::{Result, bail};
 
 use crate::tools::Outcome;
 
+/// One problem in a file, with where it is (`book/src/x.md:12`): what the
+/// `snippets` step and its `figures` part report.
+pub struct Problem {
+    pub at: String,
+    pub message: String,
+}
+
 /// Passes when `problems` is empty; else fails listing them.
 pub fn problems(what: &str, problems: Vec<String>) -> Result<Outcome> {
     if problems.is_empty() {

@@ -11,6 +11,7 @@ mod scenario;
 mod semconv;
 mod services;
 mod setup;
+mod text;
 mod tools;
 mod verify;
 mod web;

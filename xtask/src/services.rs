@@ -12,6 +12,7 @@
 pub mod browser;
 pub mod ddagent;
 pub mod desktop;
+pub mod display;
 pub mod docker;
 pub mod envoy;
 pub mod kafka;

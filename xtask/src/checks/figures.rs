@@ -13,7 +13,7 @@ use anyhow::{Context as _, Result};
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 use regex::Regex;
 
-use super::snippets::Problem;
+use super::Problem;
 use crate::repo;
 
 /// Figures allowed without a command, each with its reason.

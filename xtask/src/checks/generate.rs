@@ -7,8 +7,8 @@ use anyhow::{Context as _, Result, bail};
 
 use super::{ecosystem, performance, pins};
 use crate::repo::{self, relative};
-use crate::scenario::snapshot::unified_diff;
 use crate::semconv;
+use crate::text::unified_diff;
 
 /// The telemetry set-up every example compiles.
 const TELEMETRY: &str = include_str!("../../templates/telemetry.rs");
@@ -42,10 +42,10 @@ pub struct Generated {
 /// from the overhead bench's record.
 pub fn all() -> Result<Vec<Generated>> {
     let semconv_version = pins::table()?
-        .get(semconv::source::CRATE)
+        .get(semconv::registry::CRATE)
         .cloned()
         .with_context(|| {
-            format!("{} is not in the pin table", semconv::source::CRATE)
+            format!("{} is not in the pin table", semconv::registry::CRATE)
         })?;
     let semconv_entries =
         semconv::source::read(&semconv::source::crate_source(&semconv_version)?)?;

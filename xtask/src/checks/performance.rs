@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::otlp::waterfall::escape;
 use crate::repo;
+use crate::text::escape_xml;
 
 /// Where the record and its two renderings live.
 pub const RECORD: &str = "book/src/generated/overhead.toml";
@@ -168,9 +168,9 @@ pub fn chart(record: &Record) -> String {
          viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <title>{}</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n\
          <text x=\"{MARGIN}\" y=\"{}\" font-weight=\"bold\">{}</text>\n",
-        escape(title),
+        escape_xml(title),
         MARGIN + 14,
-        escape(title)
+        escape_xml(title)
     );
     // The legend: one swatch per handler.
     let mut legend_x = MARGIN;
@@ -184,7 +184,7 @@ pub fn chart(record: &Record) -> String {
             COLOURS[i % COLOURS.len()],
             legend_x + 16,
             MARGIN + ROW + 14,
-            escape(&label)
+            escape_xml(&label)
         );
         legend_x += 16 + 7 * label.len() as u32 + 20;
     }
@@ -195,7 +195,7 @@ pub fn chart(record: &Record) -> String {
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
             LABEL_WIDTH - 6,
             y + ROW * record.handler.len() as u32 / 2 + 4,
-            escape(mode)
+            escape_xml(mode)
         );
         for (h, handler_ratios) in ratios.iter().enumerate() {
             let Some(&ratio) = handler_ratios.get(m) else {
@@ -210,7 +210,7 @@ pub fn chart(record: &Record) -> String {
                 x(ratio) - LABEL_WIDTH as f64,
                 ROW - 3,
                 COLOURS[h % COLOURS.len()],
-                escape(mode),
+                escape_xml(mode),
                 x(ratio) + 4.0,
                 bar_y + ROW - 6,
             );

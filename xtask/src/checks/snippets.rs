@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
+use super::Problem;
 use crate::repo::{self, relative};
 use crate::tools::{self, Outcome};
 
@@ -34,12 +35,6 @@ struct AllowedFence {
     file: String,
     first_line: String,
     reason: String,
-}
-
-/// One problem, with where it is.
-pub struct Problem {
-    pub at: String,
-    pub message: String,
 }
 
 /// Every `.md` under `book/src`, sorted, but those in `book/src/generated`:

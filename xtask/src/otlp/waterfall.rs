@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use crate::otlp::received::Received;
 use crate::otlp::received::SpanRecord;
 use crate::otlp::tree::group_traces;
+use crate::text::escape_xml;
 
 const ROW: u32 = 22;
 const LABEL_WIDTH: u32 = 300;
@@ -48,14 +49,14 @@ pub fn render_spans(spans: Vec<&SpanRecord>, title: &str, distinct: bool) -> Str
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
          viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <title>{}</title>\n<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
-        escape(title)
+        escape_xml(title)
     );
     let mut y = MARGIN;
     let _ = writeln!(
         svg,
         "<text x=\"{MARGIN}\" y=\"{}\" font-weight=\"bold\">{}</text>",
         y + 15,
-        escape(title)
+        escape_xml(title)
     );
     y += ROW;
     for (i, (_, rows, count)) in shapes.iter().enumerate() {
@@ -68,7 +69,7 @@ pub fn render_spans(spans: Vec<&SpanRecord>, title: &str, distinct: bool) -> Str
             svg,
             "<text x=\"{MARGIN}\" y=\"{}\" fill=\"#555555\">{}</text>",
             y + 15,
-            escape(&caption)
+            escape_xml(&caption)
         );
         y += ROW;
         let ticks = rows.iter().map(|r| r.end).max().unwrap_or(1).max(1);
@@ -82,19 +83,19 @@ pub fn render_spans(spans: Vec<&SpanRecord>, title: &str, distinct: bool) -> Str
                  <text x=\"{}\" y=\"{}\">{}</text>\
                  <rect x=\"{x0}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"3\" fill=\"{fill}\" stroke=\"{stroke}\"/>\
                  <text x=\"{}\" y=\"{}\" fill=\"#333333\" font-size=\"10\">{}</text></g>",
-                escape(&format!(
+                escape_xml(&format!(
                     "{} ({}, {}, {})",
                     row.name, row.kind, row.service, row.status
                 )),
                 MARGIN + row.depth * 14,
                 y + 15,
-                escape(&fit(&row.name, LABEL_WIDTH - row.depth * 14)),
+                escape_xml(&fit(&row.name, LABEL_WIDTH - row.depth * 14)),
                 y + 4,
                 (x1 - x0).max(2),
                 ROW - 8,
                 x0 + 4,
                 y + 15,
-                escape(&label(row)),
+                escape_xml(&label(row)),
             );
             y += ROW;
         }
@@ -278,13 +279,6 @@ fn fit(name: &str, width: u32) -> String {
     format!("{kept}…")
 }
 
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,7 +384,7 @@ mod tests {
             "example",
         );
         assert!(
-            svg.contains(&format!("<title>{}", escape(long))),
+            svg.contains(&format!("<title>{}", escape_xml(long))),
             "tooltip keeps it"
         );
     }

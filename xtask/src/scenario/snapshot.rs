@@ -10,6 +10,7 @@ use super::spec::Snapshot;
 use crate::otlp::received::{Received, SpanRecord};
 use crate::otlp::tree::{AttributeFilter, Style, group_traces, render_trace};
 use crate::repo::relative;
+use crate::text::unified_diff;
 
 /// Columns of a snapshot line: the book shows it without horizontal scrolling.
 const SNAPSHOT_WIDTH: usize = 80;
@@ -111,18 +112,6 @@ pub fn compare_or_bless(
         "the trace snapshot changed; if the change is intended, rerun with --bless\n{}",
         unified_diff(&committed, content, &relative(path))
     )
-}
-
-/// `committed` → `new` as a unified diff, headed by `name`.
-pub fn unified_diff(committed: &str, new: &str, name: &str) -> String {
-    similar::TextDiff::from_lines(committed, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(
-            &format!("{name} (committed)"),
-            &format!("{name} (this run)"),
-        )
-        .to_string()
 }
 
 #[cfg(test)]

@@ -12,10 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 
-use super::registry::{Deprecation, Entry, Kind};
-
-/// The crate whose source the table is made from.
-pub const CRATE: &str = "opentelemetry-semantic-conventions";
+use super::registry::{CRATE, Deprecation, Entry, Kind};
 
 /// The crate's `src/` for `version`, wherever `cargo metadata` says the
 /// package is (it downloads it on a machine that has not built it yet).

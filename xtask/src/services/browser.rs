@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 
 use crate::proc::{self, Attempt, Running, Signal};
-use crate::services::desktop::Display;
+use crate::services::display::Display;
 use crate::tools;
 
 /// What to install when the browser is missing.
