@@ -26,7 +26,7 @@ use tokio::process::Command;
 use crate::proc::{Running, Signal};
 use crate::scenario::runner;
 use crate::scenario::traffic::Server;
-use crate::{proc, repo};
+use crate::{builds, proc, repo};
 
 /// What a bench measures: release builds, for the figures; or debug
 /// builds, for the smoke run CI makes so that a broken bench fails it (its
@@ -42,16 +42,28 @@ pub fn build(build: Build, packages: &[&str]) -> Result<PathBuf> {
     build_with(build, packages, &[])
 }
 
-/// As [`build`], with cargo features (`package/feature`).
+/// As [`build`], with cargo features (`package/feature`). A debug build (a
+/// smoke run) is the workspace's one debug build ([`builds::binaries`]),
+/// which already turns on every feature a bench asks for.
 pub fn build_with(
     build: Build,
     packages: &[&str],
     features: &[&str],
 ) -> Result<PathBuf> {
-    let mut args = vec!["build", "--locked", "--bins"];
-    if build == Build::Release {
-        args.push("--release");
+    if build == Build::Debug {
+        if let Some(missing) =
+            features.iter().find(|f| !builds::FEATURES.contains(f))
+        {
+            anyhow::bail!(
+                "the debug build of the workspace lacks {missing}: add it to builds::FEATURES"
+            );
+        }
+        let packages: Vec<String> =
+            packages.iter().map(|p| (*p).to_owned()).collect();
+        builds::binaries(None, &repo::binaries_of(&packages)?)?;
+        return Ok(repo::target_dir().join("debug"));
     }
+    let mut args = vec!["build", "--locked", "--bins", "--release"];
     for package in packages {
         args.extend(["--package", package]);
     }
@@ -59,10 +71,7 @@ pub fn build_with(
         args.extend(["--features", feature]);
     }
     proc::run("cargo", &args)?;
-    Ok(repo::target_dir().join(match build {
-        Build::Release => "release",
-        Build::Debug => "debug",
-    }))
+    Ok(repo::target_dir().join("release"))
 }
 
 /// The collector a bench runs: a release build of the xtask, built here;

@@ -2,6 +2,7 @@
 //! parts is `xtask/README.md`.
 
 mod bench;
+mod builds;
 mod checks;
 mod otlp;
 mod proc;

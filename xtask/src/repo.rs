@@ -277,6 +277,34 @@ pub fn locked_in(root: &Path) -> Result<Vec<(String, String)>> {
         .collect())
 }
 
+/// The binary targets of these workspace packages, as `cargo metadata`
+/// lists them (`src/main.rs`, `src/bin/*`, `[[bin]]`).
+pub fn binaries_of(packages: &[String]) -> Result<Vec<String>> {
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .manifest_path(root().join("Cargo.toml"))
+        .no_deps()
+        .exec()
+        .context("`cargo metadata --no-deps` failed while listing binaries")?;
+    let mut bins = Vec::new();
+    for package in packages {
+        let found = metadata
+            .packages
+            .iter()
+            .find(|p| &p.name == package)
+            .with_context(|| {
+                format!("{package} is not a package of the workspace")
+            })?;
+        bins.extend(
+            found
+                .targets
+                .iter()
+                .filter(|t| t.is_bin())
+                .map(|t| t.name.clone()),
+        );
+    }
+    Ok(bins)
+}
+
 /// The directory of the package `name` at `version` among the workspace's
 /// dependencies, as `cargo metadata` reports it. Cargo downloads the
 /// package into its home if no earlier build has, so this works on a

@@ -17,8 +17,9 @@ pub mod traffic;
 
 use anyhow::{Context as _, Result, bail};
 
+use crate::builds;
 use crate::otlp::waterfall;
-use crate::repo::{Example, relative};
+use crate::repo::{self, Example, relative};
 use crate::services::{self, Need, docker};
 use crate::tools::Outcome;
 use crate::{proc, web};
@@ -27,6 +28,8 @@ use crate::{proc, web};
 pub struct Options<'a> {
     /// The examples whose scenarios run.
     pub examples: &'a [Example],
+    /// How their binaries are built.
+    pub build: BuildScope<'a>,
     /// Write changed snapshots instead of failing.
     pub bless: bool,
     /// Against the docker stack instead of the embedded collector.
@@ -51,7 +54,7 @@ pub async fn run_all(
     let needs = |scenario: &Option<spec::Scenario>, need: Need| {
         scenario.as_ref().is_some_and(|s| s.needs(need))
     };
-    build(&loaded)?;
+    build(&loaded, options.build)?;
     let stack = if options.stack {
         docker::run("up", Some(docker::STACK))?;
         Some(docker::Backends::local())
@@ -115,21 +118,41 @@ pub async fn run_all(
     )))
 }
 
+/// How the scenarios' binaries are built.
+#[derive(Debug, Clone, Copy)]
+pub enum BuildScope<'a> {
+    /// With the `test` step's selection (`None`: the workspace) and its
+    /// resolution of features, reusing what that step compiled: verify over
+    /// every example, or a shard.
+    LikeTests(Option<&'a [String]>),
+    /// The examples' own packages alone: quicker for one example.
+    Alone,
+}
+
 /// Builds what the scenarios of `loaded` start: every example's binaries
-/// in one cargo invocation (one resolution of features for all of them),
-/// and the browser front ends, unless the browser they need is missing.
-/// The `run` step calls it too, so that it never depends on an earlier
-/// step's build.
-pub fn build(loaded: &[(Example, Option<spec::Scenario>)]) -> Result<()> {
-    let mut build = vec!["build", "--locked", "--bins"];
+/// in one cargo invocation, and the browser front ends, unless the browser
+/// they need is missing. The `run` step calls it too, so that it never
+/// depends on an earlier step's build.
+pub fn build(
+    loaded: &[(Example, Option<spec::Scenario>)],
+    scope: BuildScope<'_>,
+) -> Result<()> {
     let mut packages = Vec::new();
     for (example, _) in loaded {
         packages.extend(example.server_packages()?);
     }
-    for package in &packages {
-        build.extend(["--package", package.as_str()]);
+    match scope {
+        BuildScope::LikeTests(selection) => {
+            builds::binaries(selection, &repo::binaries_of(&packages)?)?;
+        }
+        BuildScope::Alone => {
+            let mut build = vec!["build", "--locked", "--bins"];
+            for package in &packages {
+                build.extend(["--package", package.as_str()]);
+            }
+            proc::run("cargo", &build)?;
+        }
     }
-    proc::run("cargo", &build)?;
     let browser_missing = Need::Browser.missing().is_some();
     let mut front_ends = Vec::new();
     for (example, scenario) in loaded {

@@ -50,9 +50,18 @@ pub struct CargoTool<'a> {
 }
 
 impl CargoTool<'_> {
+    /// Where it is installed: `target/tools`, or `target/tools/debug` for
+    /// a debug build, so that an optimised one is never taken for it.
+    fn root(&self) -> PathBuf {
+        match self.release {
+            true => dir(),
+            false => dir().join("debug"),
+        }
+    }
+
     /// The binary, installed first if `binary --version` does not name the version.
     pub fn install(&self) -> Result<PathBuf> {
-        let binary = dir().join("bin").join(self.binary);
+        let binary = self.root().join("bin").join(self.binary);
         let installed = std::process::Command::new(&binary)
             .arg("--version")
             .output()
@@ -66,9 +75,9 @@ impl CargoTool<'_> {
             "installing {} {} into {} (once)",
             self.krate,
             self.version,
-            dir().display()
+            self.root().display()
         );
-        let root = dir().to_string_lossy().into_owned();
+        let root = self.root().to_string_lossy().into_owned();
         let version = format!("={}", self.version);
         let mut args = vec![
             "install",

@@ -253,6 +253,12 @@ async fn run_step(
 ) -> Result<Outcome> {
     let examples = chosen.examples.as_slice();
     let packages = chosen.packages.as_deref();
+    // One example builds alone; otherwise the binaries are built as the
+    // test step built the workspace (or the shard), reusing its work.
+    let build = match options.example {
+        Some(_) => scenario::BuildScope::Alone,
+        None => scenario::BuildScope::LikeTests(packages),
+    };
     match step {
         Step::Pins => checks::problems("pins", pins::check(false)?),
         Step::Generated => checks::problems("generated files", generate::stale()?),
@@ -266,12 +272,13 @@ async fn run_step(
         Step::Scenarios => {
             let scenario_options = scenario::Options {
                 examples,
+                build,
                 bless: options.bless,
                 stack: options.stack.is_some(),
             };
             scenario::run_all(&scenario_options, shared).await
         }
-        Step::Run => checks::interrupt::step(examples).await,
+        Step::Run => checks::interrupt::step(examples, build).await,
         Step::Benches => crate::bench::smoke(),
         Step::Interop => match interop::missing_programs() {
             Some(missing) => Ok(Outcome::Skipped(missing)),

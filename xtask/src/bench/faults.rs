@@ -189,7 +189,7 @@ struct Outcome {
 pub async fn run(rate: u64, seconds: u64, window: u64, build: Build) -> Result<()> {
     let bin = super::build(build, &["example-axum-quickstart"])?
         .join("example-axum-quickstart");
-    let oha = rate::oha()?;
+    let oha = rate::oha(build)?;
     println!(
         "axum-quickstart: GET /chain at {rate} req/s for {seconds} s; the collector's front \
          fails for {window} s from second {}",

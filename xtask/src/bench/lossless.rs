@@ -80,7 +80,7 @@ pub async fn run(
         bail!("{slug}: its spans go to Datadog's agent, not to the collector");
     }
     super::build(build, &[&example.package])?;
-    let oha = rate::oha()?;
+    let oha = rate::oha(build)?;
     let mut shared = services::Shared::default();
     let database_url = shared.database_for(scenario.needs(Need::Postgres))?;
     println!(

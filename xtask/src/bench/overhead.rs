@@ -265,7 +265,7 @@ impl Bench {
     /// Installs oha and builds the bench service (fastrace mode included)
     /// and the collector in release mode.
     pub fn build(build: super::Build) -> Result<Bench> {
-        let oha = super::rate::oha()?;
+        let oha = super::rate::oha(build)?;
         let release = super::build_with(
             build,
             &["telemetry-cost"],

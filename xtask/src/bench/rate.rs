@@ -26,9 +26,16 @@ const OHA: CargoTool<'static> = CargoTool {
     release: true,
 };
 
-/// The pinned `oha`, installed first if it is not.
-pub fn oha() -> Result<PathBuf> {
-    OHA.install()
+/// The pinned `oha`, installed first if it is not: optimised for a
+/// measurement, a debug build for a smoke run, where it sends a second of
+/// load and its speed is not judged (it builds in a fraction of the time,
+/// and into a directory of its own, so a measurement never uses it).
+pub fn oha(build: super::Build) -> Result<PathBuf> {
+    CargoTool {
+        release: build == super::Build::Release,
+        ..OHA
+    }
+    .install()
 }
 
 /// `GET url` at `rate` requests/s over `connections` for `seconds`, from

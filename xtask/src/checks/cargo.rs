@@ -5,11 +5,11 @@
 
 use anyhow::Result;
 
-use crate::proc;
 use crate::repo::{self, Example, Manifest};
 use crate::scenario;
 use crate::services::{self, Need, postgres};
 use crate::tools::Outcome;
+use crate::{builds, proc};
 
 /// A cargo subcommand from a rustup component, skipped when not installed.
 fn component(subcommand: &str, args: &[&str], install: &str) -> Result<Outcome> {
@@ -29,14 +29,6 @@ pub fn fmt() -> Result<Outcome> {
         &["fmt", "--all", "--check"],
         "rustup component add rustfmt",
     )
-}
-
-/// `-p NAME` for each package, or `--workspace`.
-fn package_args(packages: Option<&[String]>) -> Vec<&str> {
-    match packages {
-        None => vec!["--workspace"],
-        Some(packages) => packages.iter().flat_map(|p| ["-p", p.as_str()]).collect(),
-    }
 }
 
 /// Clippy on the workspace's tooling (the xtask, the book's snippets, the
@@ -72,6 +64,19 @@ pub fn clippy(packages: Option<&[String]>) -> Result<Outcome> {
                 args.extend(["-p", package.as_str()]);
             }
         }
+    }
+    // The features the other builds turn on, so that their code is linted.
+    let linted = |package: &str| match packages {
+        None => !examples.iter().any(|e| e == package),
+        Some(packages) => packages.iter().any(|p| p == package),
+    };
+    let features: Vec<&str> = builds::FEATURES
+        .iter()
+        .copied()
+        .filter(|f| linted(f.split_once('/').map_or(f, |(p, _)| p)))
+        .collect();
+    for feature in &features {
+        args.extend(["--features", feature]);
     }
     args.extend(["--all-targets", "--locked", "--", "-D", "warnings"]);
     component("clippy", &args, "rustup component add clippy")
@@ -117,14 +122,15 @@ pub async fn test(
             .cloned()
             .collect()
     });
-    let mut args = vec!["test"];
-    args.extend(package_args(tested.as_deref()));
+    // The selection every debug build of verify shares (`builds`).
+    let mut args: Vec<String> = vec!["test".into(), "--locked".into()];
+    args.extend(builds::selection(tested.as_deref()));
     if tested.is_none() {
         for package in &left_out {
-            args.extend(["--exclude", package]);
+            args.extend(["--exclude".to_owned(), (*package).to_owned()]);
         }
     }
-    args.push("--locked");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     proc::run_with_env("cargo", &args, &env)?;
     Ok(skipped.map_or(Outcome::Passed, Outcome::Skipped))

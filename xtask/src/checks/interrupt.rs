@@ -30,7 +30,10 @@ const START_DEADLINE: Duration = Duration::from_secs(300);
 const STOP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Every chosen example, started and interrupted.
-pub async fn step(examples: &[Example]) -> Result<Outcome> {
+pub async fn step(
+    examples: &[Example],
+    build: scenario::BuildScope<'_>,
+) -> Result<Outcome> {
     if !cfg!(target_os = "linux") {
         return Ok(Outcome::Skipped(
             "the processes left behind are read from /proc: Linux only".into(),
@@ -44,7 +47,7 @@ pub async fn step(examples: &[Example]) -> Result<Outcome> {
         let scenario = path.exists().then(|| spec::load(&path)).transpose()?;
         loaded.push((example.clone(), scenario));
     }
-    scenario::build(&loaded)?;
+    scenario::build(&loaded, build)?;
     let mut failures = Vec::new();
     let mut lacking = Vec::new();
     for (example, scenario) in &loaded {
