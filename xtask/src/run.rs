@@ -126,7 +126,7 @@ fn build(example: &Example) -> Result<()> {
         args.extend(["--package", package.as_str()]);
     }
     proc::run("cargo", &args)?;
-    web::build(&web::front_ends(example)?)?;
+    web::build(&web::front_ends(example)?, web::DEV_PROFILE)?;
     Ok(())
 }
 

@@ -162,10 +162,13 @@ pub fn build(
             front_ends.extend(web::front_ends(example)?);
         }
     }
-    for built in web::build(&front_ends)? {
+    for built in web::build(&front_ends, web::DEV_PROFILE)? {
         println!(
-            "  {}: {} bytes of wasm, {} gzipped",
-            built.package, built.raw_bytes, built.gzip_bytes
+            "  {}: {} bytes of wasm, {} gzipped (profile {}; the book's sizes: `cargo xtask web`)",
+            built.package,
+            built.raw_bytes,
+            built.gzip_bytes,
+            web::DEV_PROFILE
         );
     }
     Ok(())

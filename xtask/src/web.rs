@@ -14,9 +14,13 @@ use crate::repo::{self, Example, Manifest, relative};
 use crate::tools::CargoTool;
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
-/// The Cargo profile front ends are built with (root `Cargo.toml`): release,
-/// optimised for size.
+/// The Cargo profile whose sizes the book quotes (`cargo xtask web`; root
+/// `Cargo.toml`): release, optimised for size, link-time optimised.
 pub const PROFILE: &str = "wasm-release";
+/// The profile the scenarios and `cargo xtask run` serve: optimised, but
+/// without link-time optimisation and with many codegen units, so a cold
+/// build takes a fraction of the time. What the page does is the same.
+pub const DEV_PROFILE: &str = "wasm-dev";
 
 /// A front-end package of an example.
 pub struct FrontEnd {
@@ -122,8 +126,9 @@ pub struct Built {
     pub gzip_bytes: u64,
 }
 
-/// Builds the front ends: cargo for the wasm target, then `wasm-bindgen`.
-pub fn build(front_ends: &[FrontEnd]) -> Result<Vec<Built>> {
+/// Builds the front ends with the Cargo `profile` ([`PROFILE`] or
+/// [`DEV_PROFILE`]): cargo for the wasm target, then `wasm-bindgen`.
+pub fn build(front_ends: &[FrontEnd], profile: &str) -> Result<Vec<Built>> {
     if front_ends.is_empty() {
         return Ok(Vec::new());
     }
@@ -135,7 +140,7 @@ pub fn build(front_ends: &[FrontEnd]) -> Result<Vec<Built>> {
             "build",
             "--locked",
             "--profile",
-            PROFILE,
+            profile,
             "--target",
             WASM_TARGET,
         ];
@@ -144,7 +149,7 @@ pub fn build(front_ends: &[FrontEnd]) -> Result<Vec<Built>> {
         proc::run("cargo", &args)?;
         let input = repo::target_dir()
             .join(WASM_TARGET)
-            .join(PROFILE)
+            .join(profile)
             .join(format!("{}.wasm", front_end.lib_name()));
         let out = front_end.out_dir();
         let out_arg = out.to_string_lossy().into_owned();
@@ -189,7 +194,7 @@ fn sizes(path: &Path) -> Result<(u64, u64)> {
 
 /// `cargo xtask web`: builds every front end and prints the size table.
 pub fn run() -> Result<()> {
-    let built = build(&all_front_ends()?)?;
+    let built = build(&all_front_ends()?, PROFILE)?;
     println!(
         "\n{:<24} {:>12} {:>12}  (profile {PROFILE}, wasm-bindgen output)",
         "front end", "wasm bytes", "gzip -9"
