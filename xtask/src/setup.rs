@@ -9,51 +9,82 @@
 use anyhow::{Result, bail};
 
 use crate::services::{browser, desktop, docker, postgres, prometheus, redis};
-use crate::tools::{self, PythonTool};
+use crate::tools::{self, PythonTool, SystemPackages};
 use crate::{proc, web};
 
-/// Something verify needs from the machine: how to tell it is there, and
-/// the Debian/Ubuntu packages that provide it.
+/// Something verify needs from the machine: what it is and the Debian and
+/// Ubuntu packages that provide it (a service's own `PACKAGES`, which its
+/// missing-program message reads too), and how to tell it is there.
 struct Requirement {
-    what: &'static str,
+    packages: &'static SystemPackages,
     present: fn() -> bool,
-    apt: &'static [&'static str],
 }
+
+/// The programs verify's steps use that no service of `services/` owns.
+const C_COMPILER: SystemPackages = SystemPackages {
+    what: "a C compiler and linker (crates with C parts; Rust links with cc)",
+    apt: &["gcc", "libc6-dev"],
+    otherwise: "",
+};
+const MAKE: SystemPackages = SystemPackages {
+    what: "make (the Kafka example builds the librdkafka that rdkafka bundles)",
+    apt: &["make"],
+    otherwise: "",
+};
+const PROTOC: SystemPackages = SystemPackages {
+    what: "protoc, the Protocol Buffers compiler (the gRPC example's build.rs)",
+    apt: &["protobuf-compiler"],
+    otherwise: "",
+};
+const WEBKITGTK: SystemPackages = SystemPackages {
+    what: "WebKitGTK 4.1's development files (the Tauri example builds against them)",
+    apt: &["pkg-config", "libwebkit2gtk-4.1-dev"],
+    otherwise: "",
+};
+const LOAD: SystemPackages = SystemPackages {
+    what: "wrk and taskset (the benches step)",
+    apt: &["wrk", "util-linux"],
+    otherwise: "",
+};
+const PYTHON: SystemPackages = SystemPackages {
+    what: "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, the interop step)",
+    apt: &["python3", "python3-venv"],
+    otherwise: "",
+};
+const NODE: SystemPackages = SystemPackages {
+    what: "Node.js and npm (the interop step)",
+    apt: &["nodejs", "npm"],
+    otherwise: "",
+};
 
 /// Every program verify's steps use, in the order they are checked.
 const REQUIREMENTS: &[Requirement] = &[
     Requirement {
-        what: "a C compiler and linker (crates with C parts; Rust links with cc)",
+        packages: &C_COMPILER,
         present: || tools::on_path("cc").is_some(),
-        apt: &["gcc", "libc6-dev"],
     },
     Requirement {
-        what: "make (the Kafka example builds the librdkafka that rdkafka bundles)",
+        packages: &MAKE,
         present: || tools::on_path("make").is_some(),
-        apt: &["make"],
     },
     Requirement {
-        what: "protoc, the Protocol Buffers compiler (the gRPC example's build.rs)",
+        packages: &PROTOC,
         present: || tools::on_path("protoc").is_some(),
-        apt: &["protobuf-compiler"],
     },
     Requirement {
-        what: "PostgreSQL's server programs (the event-sourcing scenario)",
+        packages: &postgres::PACKAGES,
         present: || postgres::missing().is_none(),
-        apt: &["postgresql", "postgresql-client"],
     },
     Requirement {
-        what: "Redis (the cache-aside example's tests and scenario)",
+        packages: &redis::PACKAGES,
         present: || redis::missing().is_none(),
-        apt: &["redis-server"],
     },
     Requirement {
-        what: "Chromium and chromedriver (the browser scenarios)",
+        packages: &browser::PACKAGES,
         present: || browser::missing().is_none(),
-        apt: &["chromium", "chromium-driver"],
     },
     Requirement {
-        what: "WebKitGTK 4.1's development files (the Tauri example builds against them)",
+        packages: &WEBKITGTK,
         present: || {
             proc::succeeds(
                 "pkg-config",
@@ -65,47 +96,40 @@ const REQUIREMENTS: &[Requirement] = &[
                 ],
             )
         },
-        apt: &["pkg-config", "libwebkit2gtk-4.1-dev"],
     },
     Requirement {
-        what: "Xvfb, WebKitWebDriver and X screenshots (the Tauri scenario)",
+        packages: &desktop::PACKAGES,
         present: || desktop::missing().is_none(),
-        apt: &["xvfb", "webkit2gtk-driver", "x11-apps", "netpbm"],
     },
     Requirement {
-        what: "Prometheus (the Prometheus scenario)",
+        packages: &prometheus::PACKAGES,
         present: || prometheus::missing().is_none(),
-        apt: &["prometheus"],
     },
     Requirement {
-        what: "a Compose client (the stacks step validates docker/)",
+        packages: &docker::PACKAGES,
         present: || docker::compose_client().is_some(),
-        apt: &["docker-compose"],
     },
     Requirement {
-        what: "wrk and taskset (the benches step)",
+        packages: &LOAD,
         present: || {
             tools::on_path("wrk").is_some() && tools::on_path("taskset").is_some()
         },
-        apt: &["wrk", "util-linux"],
     },
     Requirement {
-        what: "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, the interop step)",
+        packages: &PYTHON,
         present: || {
             // Debian's python3 without python3-venv has `venv` but refuses
             // `ensurepip`, which a venv needs for pip.
             PythonTool::missing().is_none()
                 && proc::succeeds("python3", &["-m", "ensurepip", "--version"])
         },
-        apt: &["python3", "python3-venv"],
     },
     Requirement {
-        what: "Node.js and npm (the interop step)",
+        packages: &NODE,
         present: || {
             proc::succeeds("node", &["--version"])
                 && proc::succeeds("npm", &["--version"])
         },
-        apt: &["nodejs", "npm"],
     },
 ];
 
@@ -133,7 +157,7 @@ pub fn install() -> Result<()> {
             let present = (r.present)();
             println!(
                 "  {}: {}",
-                r.what,
+                r.packages.what,
                 if present { "present" } else { "missing" }
             );
             !present
@@ -142,13 +166,15 @@ pub fn install() -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let packages: Vec<&str> =
-        missing.iter().flat_map(|r| r.apt.iter().copied()).collect();
+    let packages: Vec<&str> = missing
+        .iter()
+        .flat_map(|r| r.packages.apt.iter().copied())
+        .collect();
     apt_install(&packages)?;
     let still: Vec<&str> = missing
         .iter()
         .filter(|r| !(r.present)())
-        .map(|r| r.what)
+        .map(|r| r.packages.what)
         .collect();
     if !still.is_empty() {
         bail!("still missing after the install: {}", still.join("; "));

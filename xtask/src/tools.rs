@@ -16,6 +16,35 @@ pub enum Outcome {
     Skipped(String),
 }
 
+/// What a service or a step needs from the system's packages: said once,
+/// read by `cargo xtask setup` (which installs the packages) and by the
+/// message of a step that finds them missing.
+pub struct SystemPackages {
+    /// What it is, for people: "Redis", "Chromium and chromedriver".
+    pub what: &'static str,
+    /// The Debian and Ubuntu packages that provide it.
+    pub apt: &'static [&'static str],
+    /// What to do instead, if anything: "or set REDIS_URL".
+    pub otherwise: &'static str,
+}
+
+impl SystemPackages {
+    /// What to install: the packages, and the command that installs them.
+    pub fn hint(&self) -> String {
+        let list = self.apt.join(" ");
+        let mut hint = format!(
+            "{} not found: install it with `cargo xtask setup`, or on Debian and Ubuntu \
+             `apt-get install --no-install-recommends {list}`",
+            self.what
+        );
+        if !self.otherwise.is_empty() {
+            hint.push_str(", ");
+            hint.push_str(self.otherwise);
+        }
+        hint
+    }
+}
+
 /// The program `name` on `PATH`.
 pub fn on_path(name: &str) -> Option<PathBuf> {
     which::which(name).ok()
@@ -186,5 +215,24 @@ impl PythonTool<'_> {
             );
         }
         Ok(program)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hint_names_the_packages_the_command_and_the_alternative() {
+        let redis = SystemPackages {
+            what: "Redis",
+            apt: &["redis-server"],
+            otherwise: "or set REDIS_URL",
+        };
+        assert_eq!(
+            redis.hint(),
+            "Redis not found: install it with `cargo xtask setup`, or on Debian and \
+             Ubuntu `apt-get install --no-install-recommends redis-server`, or set REDIS_URL"
+        );
     }
 }

@@ -293,7 +293,7 @@ async fn run_step(
             })
         }
         Step::Stacks => match stacks::check()? {
-            None => Ok(Outcome::Skipped(docker::INSTALL_HINT.into())),
+            None => Ok(Outcome::Skipped(docker::PACKAGES.hint())),
             Some(found) => checks::problems("the docker stacks", found),
         },
     }

@@ -110,7 +110,7 @@ pub async fn test(
                 skipped = Some(format!(
                     "tests of {} not run: {}",
                     left_out.join(", "),
-                    postgres::INSTALL_HINT
+                    postgres::PACKAGES.hint()
                 ));
             }
         }

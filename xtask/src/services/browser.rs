@@ -19,10 +19,15 @@ use tokio::process::Command;
 
 use crate::proc::{self, Attempt, Running, Signal};
 use crate::services::display::Display;
-use crate::tools;
+use crate::tools::{self, SystemPackages};
 
 /// What to install when the browser is missing.
-pub const INSTALL_HINT: &str = "install Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)";
+/// What it needs from the system.
+pub const PACKAGES: SystemPackages = SystemPackages {
+    what: "Chromium and chromedriver (the browser scenarios)",
+    apt: &["chromium", "chromium-driver"],
+    otherwise: "",
+};
 
 /// The key W3C WebDriver uses for an element reference.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -31,7 +36,7 @@ const DRIVER_DEADLINE: Duration = Duration::from_secs(20);
 
 /// What to install, when this machine has no browser to drive.
 pub fn missing() -> Option<String> {
-    programs().is_none().then(|| INSTALL_HINT.to_owned())
+    programs().is_none().then(|| PACKAGES.hint())
 }
 
 /// `chromium` and `chromedriver`, when both are on this machine.
@@ -56,8 +61,7 @@ pub struct Browser {
 impl Browser {
     /// Starts `chromedriver` on a free port and a headless Chromium session.
     pub async fn start() -> Result<Browser> {
-        let (chromium, driver_path) =
-            programs().with_context(|| format!("no browser: {INSTALL_HINT}"))?;
+        let (chromium, driver_path) = programs().with_context(|| PACKAGES.hint())?;
         let port = proc::free_port()?;
         let driver = Running::spawn(
             "chromedriver",

@@ -18,11 +18,15 @@ use tokio::process::Command;
 use crate::proc::{self, Running};
 use crate::services::browser::Browser;
 use crate::services::display::Display;
-use crate::tools;
+use crate::tools::{self, SystemPackages};
 
 /// What to install when a program is missing.
-pub const INSTALL_HINT: &str = "install Debian's xvfb, webkit2gtk-driver, x11-apps and netpbm \
-     (apt-get install --no-install-recommends xvfb webkit2gtk-driver x11-apps netpbm)";
+/// What it needs from the system.
+pub const PACKAGES: SystemPackages = SystemPackages {
+    what: "Xvfb, WebKitWebDriver and X screenshots (the Tauri scenario)",
+    apt: &["xvfb", "webkit2gtk-driver", "x11-apps", "netpbm"],
+    otherwise: "",
+};
 
 /// The programs this needs.
 const PROGRAMS: &[&str] =
@@ -35,7 +39,7 @@ pub fn missing() -> Option<String> {
     PROGRAMS
         .iter()
         .any(|p| tools::on_path(p).is_none())
-        .then(|| INSTALL_HINT.to_owned())
+        .then(|| PACKAGES.hint())
 }
 
 /// Starts a display, WebKitWebDriver on it, and a session that launches

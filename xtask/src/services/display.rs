@@ -9,11 +9,14 @@ use anyhow::{Context as _, Result, bail};
 use tokio::process::Command;
 
 use crate::proc::{Running, Signal};
-use crate::tools;
+use crate::tools::{self, SystemPackages};
 
-/// What to install when Xvfb is missing.
-const INSTALL_HINT: &str =
-    "install Debian's xvfb (apt-get install --no-install-recommends xvfb)";
+/// What it needs from the system.
+const PACKAGES: SystemPackages = SystemPackages {
+    what: "Xvfb (a virtual X display)",
+    apt: &["xvfb"],
+    otherwise: "",
+};
 
 /// The virtual screen: the size of the example's window, so that a capture
 /// of the screen is a capture of the window.
@@ -37,8 +40,7 @@ impl Display {
     /// are free, and waits until the lock file names this Xvfb: a display
     /// another run took meanwhile is never used.
     pub async fn start() -> Result<Display> {
-        let xvfb =
-            tools::on_path("Xvfb").with_context(|| INSTALL_HINT.to_owned())?;
+        let xvfb = tools::on_path("Xvfb").with_context(|| PACKAGES.hint())?;
         let number = (90..200)
             .find(|n| !lock_file(*n).exists() && !socket(*n).exists())
             .context("no free X display number between :90 and :199")?;

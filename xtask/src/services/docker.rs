@@ -18,11 +18,17 @@ use serde_json::Value;
 
 use crate::otlp::received::{MetricRecord, Received, SpanRecord, spans_of};
 use crate::repo::{self, relative};
+use crate::tools::SystemPackages;
 use crate::{proc, services};
 
 /// What to install to validate compose files without an engine.
-pub const INSTALL_HINT: &str = "install a Compose client: `docker compose` (Docker) or \
-     `docker-compose` (Debian/Ubuntu: apt-get install --no-install-recommends docker-compose)";
+/// What it needs from the system: a Compose client, `docker compose`
+/// (Docker's plugin) or `docker-compose`.
+pub const PACKAGES: SystemPackages = SystemPackages {
+    what: "a Compose client (the stacks step validates docker/)",
+    apt: &["docker-compose"],
+    otherwise: "or Docker's `docker compose` plugin",
+};
 
 /// A stack: a directory of `docker/` with a `compose.yaml`.
 pub struct Stack {
@@ -79,7 +85,7 @@ fn engine_running() -> bool {
 /// The Compose client, if a Docker engine answers; else what is missing.
 pub fn require_engine() -> Result<Vec<String>> {
     let Some(client) = compose_client() else {
-        bail!("no Compose client: {INSTALL_HINT}");
+        bail!("{}", PACKAGES.hint());
     };
     if !engine_running() {
         bail!(

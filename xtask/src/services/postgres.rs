@@ -10,11 +10,17 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
+use crate::tools::SystemPackages;
 use crate::{proc, tools};
 
 /// What to tell someone who has no PostgreSQL.
-pub const INSTALL_HINT: &str = "PostgreSQL not found (no `initdb` in /usr/lib/postgresql/*/bin \
-     or on PATH): install it (Debian/Ubuntu: apt-get install postgresql), or set DATABASE_URL";
+/// What it needs from the system: the server's programs (`initdb` in
+/// /usr/lib/postgresql/*/bin or on PATH) and `psql`.
+pub const PACKAGES: SystemPackages = SystemPackages {
+    what: "PostgreSQL's server programs (the event-sourcing example)",
+    apt: &["postgresql", "postgresql-client"],
+    otherwise: "or set DATABASE_URL",
+};
 
 /// The placeholder a run fills with a fresh database's URL.
 pub const PLACEHOLDERS: &[&str] = &["database_url"];
@@ -22,7 +28,7 @@ pub const PLACEHOLDERS: &[&str] = &["database_url"];
 /// What to install, when there is neither `DATABASE_URL` nor PostgreSQL.
 pub fn missing() -> Option<String> {
     (std::env::var_os("DATABASE_URL").is_none() && find_bin().is_none())
-        .then(|| INSTALL_HINT.to_owned())
+        .then(|| PACKAGES.hint())
 }
 
 /// A running server and how to reach it as its superuser.

@@ -12,18 +12,22 @@ use serde_json::Value;
 use tokio::process::Command;
 
 use crate::proc::{self, Running, Signal};
-use crate::tools;
+use crate::tools::{self, SystemPackages};
 
 /// What to install when Prometheus is missing.
-pub const INSTALL_HINT: &str =
-    "install Prometheus (Debian/Ubuntu: apt-get install prometheus)";
+/// What it needs from the system.
+pub const PACKAGES: SystemPackages = SystemPackages {
+    what: "Prometheus (the Prometheus scenario)",
+    apt: &["prometheus"],
+    otherwise: "",
+};
 
 /// How long Prometheus may take to become ready.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What to install, when this machine has no Prometheus.
 pub fn missing() -> Option<String> {
-    binary().is_none().then(|| INSTALL_HINT.to_owned())
+    binary().is_none().then(|| PACKAGES.hint())
 }
 
 /// `prometheus` on this machine.
@@ -53,8 +57,7 @@ impl Prometheus {
     /// Starts Prometheus scraping `jobs` every second, and waits until it
     /// is ready.
     pub async fn start(jobs: &[Job]) -> Result<Prometheus> {
-        let binary =
-            binary().with_context(|| format!("no prometheus: {INSTALL_HINT}"))?;
+        let binary = binary().with_context(|| PACKAGES.hint())?;
         let port = proc::free_port()?;
         let dir = tempfile::Builder::new().prefix("prometheus-").tempdir()?;
         let mut config = String::from(

@@ -9,11 +9,15 @@ use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
 use crate::proc::{self, Running};
-use crate::tools;
+use crate::tools::{self, SystemPackages};
 
 /// What to tell someone who has no Redis.
-pub const INSTALL_HINT: &str = "Redis not found (no `redis-server` on PATH): install it \
-     (Debian/Ubuntu: apt-get install redis-server), or set REDIS_URL";
+/// What it needs from the system: `redis-server` on PATH.
+pub const PACKAGES: SystemPackages = SystemPackages {
+    what: "Redis (the cache-aside example's tests and scenario)",
+    apt: &["redis-server"],
+    otherwise: "or set REDIS_URL",
+};
 
 /// The placeholder a run fills with the server's URL.
 pub const PLACEHOLDERS: &[&str] = &["redis_url"];
@@ -22,7 +26,7 @@ pub const PLACEHOLDERS: &[&str] = &["redis_url"];
 pub fn missing() -> Option<String> {
     (std::env::var_os("REDIS_URL").is_none()
         && tools::on_path("redis-server").is_none())
-    .then(|| INSTALL_HINT.to_owned())
+    .then(|| PACKAGES.hint())
 }
 
 /// A running server, or the one `REDIS_URL` names.
@@ -50,7 +54,8 @@ impl Redis {
 
     /// A new, empty server.
     pub async fn start() -> Result<Redis> {
-        let binary = tools::on_path("redis-server").context(INSTALL_HINT)?;
+        let binary =
+            tools::on_path("redis-server").with_context(|| PACKAGES.hint())?;
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("rust-otel-book-redis-")
