@@ -99,7 +99,7 @@ pub fn ensure_target() -> Result<()> {
 
 /// The `wasm-bindgen` CLI at the version of the `wasm-bindgen` crate in
 /// `Cargo.lock` (the JS glue and the wasm must agree), installed into
-/// `target/tools` the first time (about two minutes).
+/// `target/tools` the first time.
 pub fn wasm_bindgen_cli() -> Result<PathBuf> {
     let version = repo::locked()?
         .into_iter()
@@ -113,7 +113,9 @@ pub fn wasm_bindgen_cli() -> Result<PathBuf> {
         // Its own lock names a crate version the registry no longer serves.
         locked: false,
         features: &[],
-        release: true,
+        // A debug build: its output is the same, and it compiles in a
+        // fraction of an optimised build's time.
+        release: false,
     }
     .install()
 }
@@ -152,6 +154,17 @@ pub fn build(front_ends: &[FrontEnd], profile: &str) -> Result<Vec<Built>> {
             .join(profile)
             .join(format!("{}.wasm", front_end.lib_name()));
         let out = front_end.out_dir();
+        let wasm = out.join(format!("{}_bg.wasm", front_end.lib_name()));
+        if fresh(&wasm, &[&input, &cli]) {
+            let (raw_bytes, gzip_bytes) = sizes(&wasm)?;
+            built.push(Built {
+                package: front_end.package.clone(),
+                wasm,
+                raw_bytes,
+                gzip_bytes,
+            });
+            continue;
+        }
         let out_arg = out.to_string_lossy().into_owned();
         let input_arg = input.to_string_lossy().into_owned();
         proc::run(
@@ -168,7 +181,6 @@ pub fn build(front_ends: &[FrontEnd], profile: &str) -> Result<Vec<Built>> {
         .with_context(|| {
             format!("wasm-bindgen on {}", front_end.manifest.display())
         })?;
-        let wasm = out.join(format!("{}_bg.wasm", front_end.lib_name()));
         let (raw_bytes, gzip_bytes) = sizes(&wasm)?;
         built.push(Built {
             package: front_end.package.clone(),
@@ -178,6 +190,19 @@ pub fn build(front_ends: &[FrontEnd], profile: &str) -> Result<Vec<Built>> {
         });
     }
     Ok(built)
+}
+
+/// Whether `output` exists and is newer than each of `inputs`: then
+/// `wasm-bindgen` made it from this very wasm, and need not run again.
+fn fresh(output: &Path, inputs: &[&Path]) -> bool {
+    let modified =
+        |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let Some(made) = modified(output) else {
+        return false;
+    };
+    inputs
+        .iter()
+        .all(|input| modified(input).is_some_and(|t| t < made))
 }
 
 /// Raw size and size gzipped at the best level (what a server that
@@ -209,4 +234,24 @@ pub fn run() -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh;
+
+    #[test]
+    fn an_output_older_than_an_input_or_missing_is_not_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let (input, output) =
+            (dir.path().join("in.wasm"), dir.path().join("out.wasm"));
+        assert!(!fresh(&output, &[&input]));
+        std::fs::write(&input, "a").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&output, "b").unwrap();
+        assert!(fresh(&output, &[&input]));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&input, "c").unwrap();
+        assert!(!fresh(&output, &[&input]));
+    }
 }
