@@ -377,11 +377,16 @@ mod tests {
              [dependencies]\nitoa = \"=1.0.15\"\n",
         )
         .unwrap();
-        let mut command = cargo_metadata::MetadataCommand::new();
-        command
-            .manifest_path(project.path().join("Cargo.toml"))
-            .env("CARGO_HOME", home.path());
-        let dir = package_dir_with(command, "itoa", "1.0.15", &[]).unwrap();
+        // `cargo metadata` of the probe, with `home` as Cargo's home.
+        let command_in = |home: &std::path::Path| {
+            let mut command = cargo_metadata::MetadataCommand::new();
+            command
+                .manifest_path(project.path().join("Cargo.toml"))
+                .env("CARGO_HOME", home);
+            command
+        };
+        let dir = package_dir_with(command_in(home.path()), "itoa", "1.0.15", &[])
+            .unwrap();
         assert!(
             dir.starts_with(home.path()),
             "{} is not in the new home",
@@ -389,10 +394,7 @@ mod tests {
         );
         assert!(dir.join("src/lib.rs").is_file());
         let missing = tempfile::tempdir().unwrap();
-        let mut command = cargo_metadata::MetadataCommand::new();
-        command
-            .manifest_path(project.path().join("Cargo.toml"))
-            .env("CARGO_HOME", missing.path());
+        let command = command_in(missing.path());
         let error = package_dir_with(command, "itoa", "1.0.14", &[]).unwrap_err();
         assert!(
             format!("{error:#}")

@@ -21,41 +21,32 @@ struct Requirement {
 }
 
 /// The programs verify's steps use that no service of `services/` owns.
-const C_COMPILER: SystemPackages = SystemPackages {
-    what: "a C compiler and linker (crates with C parts; Rust links with cc)",
-    apt: &["gcc", "libc6-dev"],
-    otherwise: "",
-};
-const MAKE: SystemPackages = SystemPackages {
-    what: "make (the Kafka example builds the librdkafka that rdkafka bundles)",
-    apt: &["make"],
-    otherwise: "",
-};
-const PROTOC: SystemPackages = SystemPackages {
-    what: "protoc, the Protocol Buffers compiler (the gRPC example's build.rs)",
-    apt: &["protobuf-compiler"],
-    otherwise: "",
-};
-const WEBKITGTK: SystemPackages = SystemPackages {
-    what: "WebKitGTK 4.1's development files (the Tauri example builds against them)",
-    apt: &["pkg-config", "libwebkit2gtk-4.1-dev"],
-    otherwise: "",
-};
-const LOAD: SystemPackages = SystemPackages {
-    what: "wrk and taskset (the benches step)",
-    apt: &["wrk", "util-linux"],
-    otherwise: "",
-};
-const PYTHON: SystemPackages = SystemPackages {
-    what: "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, the interop step)",
-    apt: &["python3", "python3-venv"],
-    otherwise: "",
-};
-const NODE: SystemPackages = SystemPackages {
-    what: "Node.js and npm (the interop step)",
-    apt: &["nodejs", "npm"],
-    otherwise: "",
-};
+const C_COMPILER: SystemPackages = SystemPackages::apt(
+    "a C compiler and linker (crates with C parts; Rust links with cc)",
+    &["gcc", "libc6-dev"],
+);
+const MAKE: SystemPackages = SystemPackages::apt(
+    "make (the Kafka example builds the librdkafka that rdkafka bundles)",
+    &["make"],
+);
+const PROTOC: SystemPackages = SystemPackages::apt(
+    "protoc, the Protocol Buffers compiler (the gRPC example's build.rs)",
+    &["protobuf-compiler"],
+);
+const WEBKITGTK: SystemPackages = SystemPackages::apt(
+    "WebKitGTK 4.1's development files (the Tauri example builds against them)",
+    &["pkg-config", "libwebkit2gtk-4.1-dev"],
+);
+const LOAD: SystemPackages = SystemPackages::apt(
+    "wrk and taskset (the benches step)",
+    &["wrk", "util-linux"],
+);
+const PYTHON: SystemPackages = SystemPackages::apt(
+    "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, the interop step)",
+    &["python3", "python3-venv"],
+);
+const NODE: SystemPackages =
+    SystemPackages::apt("Node.js and npm (the interop step)", &["nodejs", "npm"]);
 
 /// Every program verify's steps use, in the order they are checked.
 const REQUIREMENTS: &[Requirement] = &[

@@ -29,6 +29,15 @@ pub struct SystemPackages {
 }
 
 impl SystemPackages {
+    /// `what`, from the Debian and Ubuntu packages `apt`, with no other way.
+    pub const fn apt(what: &'static str, apt: &'static [&'static str]) -> Self {
+        SystemPackages {
+            what,
+            apt,
+            otherwise: "",
+        }
+    }
+
     /// What to install: the packages, and the command that installs them.
     pub fn hint(&self) -> String {
         let list = self.apt.join(" ");

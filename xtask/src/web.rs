@@ -155,32 +155,21 @@ pub fn build(front_ends: &[FrontEnd], profile: &str) -> Result<Vec<Built>> {
             .join(format!("{}.wasm", front_end.lib_name()));
         let out = front_end.out_dir();
         let wasm = out.join(format!("{}_bg.wasm", front_end.lib_name()));
-        if fresh(&wasm, &[&input, &cli]) {
-            let (raw_bytes, gzip_bytes) = sizes(&wasm)?;
-            built.push(Built {
-                package: front_end.package.clone(),
-                wasm,
-                raw_bytes,
-                gzip_bytes,
-            });
-            continue;
-        }
-        let out_arg = out.to_string_lossy().into_owned();
-        let input_arg = input.to_string_lossy().into_owned();
-        proc::run(
-            &cli.to_string_lossy(),
-            &[
+        if !fresh(&wasm, &[&input, &cli]) {
+            let out_arg = out.to_string_lossy().into_owned();
+            let input_arg = input.to_string_lossy().into_owned();
+            let args = [
                 "--target",
                 "web",
                 "--no-typescript",
                 "--out-dir",
                 &out_arg,
                 &input_arg,
-            ],
-        )
-        .with_context(|| {
-            format!("wasm-bindgen on {}", front_end.manifest.display())
-        })?;
+            ];
+            proc::run(&cli.to_string_lossy(), &args).with_context(|| {
+                format!("wasm-bindgen on {}", front_end.manifest.display())
+            })?;
+        }
         let (raw_bytes, gzip_bytes) = sizes(&wasm)?;
         built.push(Built {
             package: front_end.package.clone(),

@@ -23,11 +23,10 @@ use crate::tools::{self, SystemPackages};
 
 /// What to install when the browser is missing.
 /// What it needs from the system.
-pub const PACKAGES: SystemPackages = SystemPackages {
-    what: "Chromium and chromedriver (the browser scenarios)",
-    apt: &["chromium", "chromium-driver"],
-    otherwise: "",
-};
+pub const PACKAGES: SystemPackages = SystemPackages::apt(
+    "Chromium and chromedriver (the browser scenarios)",
+    &["chromium", "chromium-driver"],
+);
 
 /// The key W3C WebDriver uses for an element reference.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";

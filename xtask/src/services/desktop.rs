@@ -22,11 +22,10 @@ use crate::tools::{self, SystemPackages};
 
 /// What to install when a program is missing.
 /// What it needs from the system.
-pub const PACKAGES: SystemPackages = SystemPackages {
-    what: "Xvfb, WebKitWebDriver and X screenshots (the Tauri scenario)",
-    apt: &["xvfb", "webkit2gtk-driver", "x11-apps", "netpbm"],
-    otherwise: "",
-};
+pub const PACKAGES: SystemPackages = SystemPackages::apt(
+    "Xvfb, WebKitWebDriver and X screenshots (the Tauri scenario)",
+    &["xvfb", "webkit2gtk-driver", "x11-apps", "netpbm"],
+);
 
 /// The programs this needs.
 const PROGRAMS: &[&str] =

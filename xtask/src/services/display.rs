@@ -12,11 +12,8 @@ use crate::proc::{Running, Signal};
 use crate::tools::{self, SystemPackages};
 
 /// What it needs from the system.
-const PACKAGES: SystemPackages = SystemPackages {
-    what: "Xvfb (a virtual X display)",
-    apt: &["xvfb"],
-    otherwise: "",
-};
+const PACKAGES: SystemPackages =
+    SystemPackages::apt("Xvfb (a virtual X display)", &["xvfb"]);
 
 /// The virtual screen: the size of the example's window, so that a capture
 /// of the screen is a capture of the window.

@@ -16,11 +16,8 @@ use crate::tools::{self, SystemPackages};
 
 /// What to install when Prometheus is missing.
 /// What it needs from the system.
-pub const PACKAGES: SystemPackages = SystemPackages {
-    what: "Prometheus (the Prometheus scenario)",
-    apt: &["prometheus"],
-    otherwise: "",
-};
+pub const PACKAGES: SystemPackages =
+    SystemPackages::apt("Prometheus (the Prometheus scenario)", &["prometheus"]);
 
 /// How long Prometheus may take to become ready.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
