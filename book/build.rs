@@ -28,7 +28,12 @@ fn main() {
             .to_string_lossy()
             .replace(['/', '\\', '-'], "_");
         let copy = out.join(name);
-        std::fs::write(&copy, inline).expect("OUT_DIR is writable");
+        // Written only when it changed: skeptic asks Cargo to watch each
+        // copy, and a file written during the build script's run counts as
+        // changed on the next build, which would then run this again.
+        if std::fs::read_to_string(&copy).ok().as_deref() != Some(inline.as_str()) {
+            std::fs::write(&copy, &inline).expect("OUT_DIR is writable");
+        }
         copies.push(copy.to_string_lossy().into_owned());
     }
     println!("cargo:rerun-if-changed={}", manifest.join("src").display());
