@@ -279,12 +279,16 @@ pub fn smoke() -> Result<crate::tools::Outcome> {
         Some(why) => println!("bench profile: not run here: {why}"),
     }
     let mut failed = Vec::new();
+    let mut took = Vec::new();
     for target in targets {
+        let started = std::time::Instant::now();
         if let Err(error) = proc::run(&xtask, &["bench", "--smoke", target]) {
             println!("bench {target} failed: {error:#}");
             failed.push(target);
         }
+        took.push(format!("{target} {:.1}s", started.elapsed().as_secs_f64()));
     }
+    println!("benches, each a smoke run: {}", took.join(", "));
     if !failed.is_empty() {
         anyhow::bail!(
             "broken benches: {} (rerun one with `cargo xtask bench --smoke <name>`)",
