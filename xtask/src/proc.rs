@@ -528,7 +528,8 @@ impl Finished {
     }
 }
 
-/// Runs `command` to completion, output captured, killed after `limit`.
+/// Runs `command` to completion, output captured, killed after `limit`
+/// (the error is then a [`TimedOut`]).
 pub async fn run_to_exit(
     name: &str,
     command: &mut Command,
@@ -538,7 +539,10 @@ pub async fn run_to_exit(
     let child = spawn_captured(name, command)?;
     let output = tokio::time::timeout(limit, child.wait_with_output())
         .await
-        .with_context(|| format!("{name} did not finish within {limit:?}"))?
+        .map_err(|_| TimedOut {
+            limit,
+            why: format!("{name} had not exited"),
+        })?
         .with_context(|| format!("waiting for {name}"))?;
     Ok(Finished {
         status: output.status,

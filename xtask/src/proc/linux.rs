@@ -1,7 +1,9 @@
 //! Processes as Linux's `/proc` shows them: their state, parent and CPU
 //! time, the tree below one of them, and waiting for a tree to end.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::Attempt;
 
 /// What `/proc/<pid>/stat` says of a process (Linux).
 pub struct Stat {
@@ -65,10 +67,14 @@ pub async fn outlived(processes: &[(u32, u64)], limit: Duration) {
             .map(|(pid, _)| *pid)
             .collect::<Vec<_>>()
     };
-    let deadline = Instant::now() + limit;
-    while !alive().is_empty() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Past the limit, the loop's error is no failure: those left are killed.
+    let _ = super::poll_until(limit, Duration::from_millis(50), || async {
+        Ok(match alive().len() {
+            0 => Attempt::Done(()),
+            left => Attempt::NotYet(format!("{left} still running")),
+        })
+    })
+    .await;
     #[cfg(unix)]
     for pid in alive() {
         use nix::sys::signal::{Signal as Nix, kill};

@@ -11,7 +11,6 @@
 //! database first fails here, naming the database instead.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -185,36 +184,29 @@ async fn run_once(
     let mut command = command(&program, server);
     command.env(variable, value);
     let started = Instant::now();
-    let child = command
-        .spawn()
-        .with_context(|| format!("cannot start {}", program.display()))?;
-    match tokio::time::timeout(LIMIT, child.wait_with_output()).await {
-        Ok(output) => {
-            let output = output.with_context(|| format!("waiting for {bin}"))?;
-            Ok(Exit {
-                code: output.status.code(),
-                timed_out: false,
-                output: format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                ),
-                took: started.elapsed(),
-            })
-        }
-        // The child is killed as it is dropped.
-        Err(_) => Ok(Exit {
+    match proc::run_to_exit(bin, &mut command, LIMIT).await {
+        Ok(finished) => Ok(Exit {
+            code: finished.status.code(),
+            timed_out: false,
+            output: finished.printed(),
+            took: started.elapsed(),
+        }),
+        // Killed at the limit: a binary that starts instead of refusing.
+        Err(error) if error.is::<proc::TimedOut>() => Ok(Exit {
             code: None,
             timed_out: true,
             output: String::new(),
             took: started.elapsed(),
         }),
+        Err(error) => Err(error),
     }
 }
 
 /// The binary with the xtask's environment, less every variable a case
 /// sets (so that only the malformed one is in play), and a free port for a
-/// server that wrongly starts.
+/// server that wrongly starts. `proc::run_to_exit` runs it (its output
+/// captured, the telemetry variables it inherits dropped, killed at the
+/// limit).
 fn command(program: &Path, server: bool) -> Command {
     let mut command = Command::new(program);
     command.env_remove("PORT").env_remove("HOST");
@@ -222,11 +214,6 @@ fn command(program: &Path, server: bool) -> Command {
     if server {
         command.env("PORT", "0");
     }
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
     command
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use tokio::process::Command;
 
-use crate::proc::{Running, Signal};
+use crate::proc::{self, Attempt, Running, Signal};
 use crate::tools::{self, SystemPackages};
 
 /// What it needs from the system.
@@ -108,9 +108,9 @@ impl Display {
     /// Captures the screen into `ppm` until two captures in a row are the
     /// same and not of one colour.
     async fn wait_until_still(&self, ppm: &Path) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + PAINT_DEADLINE;
-        let mut last: Option<Vec<u8>> = None;
-        loop {
+        // The last capture that was drawn: a loop's state across attempts.
+        let last: std::cell::RefCell<Option<Vec<u8>>> = Default::default();
+        proc::poll_until(PAINT_DEADLINE, PAINT_INTERVAL, || async {
             // xwd's format to PPM through netpbm; pipefail: any step failing fails.
             shell(&format!(
                 "set -o pipefail; xwd -root -silent -display {} | xwdtopnm 2>/dev/null > '{}'",
@@ -120,19 +120,20 @@ impl Display {
             .await?;
             let capture = std::fs::read(ppm)?;
             let drawn = pixels(&capture).is_some_and(|p| !one_colour(p));
-            if drawn && last.as_ref() == Some(&capture) {
-                return Ok(());
+            if drawn && last.borrow().as_ref() == Some(&capture) {
+                return Ok(Attempt::Done(()));
             }
-            if tokio::time::Instant::now() > deadline {
-                bail!(if drawn {
+            *last.borrow_mut() = drawn.then_some(capture);
+            Ok(Attempt::NotYet(
+                if drawn {
                     "the screen kept changing"
                 } else {
                     "the screen is one colour"
-                });
-            }
-            last = drawn.then_some(capture);
-            tokio::time::sleep(PAINT_INTERVAL).await;
-        }
+                }
+                .to_owned(),
+            ))
+        })
+        .await
     }
 }
 
