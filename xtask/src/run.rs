@@ -17,7 +17,7 @@ use crate::proc::{self, Interrupts};
 use crate::repo::{self, Example};
 use crate::scenario::runner::{Run, Session};
 use crate::scenario::{cases, spec};
-use crate::services::{self, Need};
+use crate::services;
 use crate::web;
 
 /// The example `cargo xtask run` starts without a slug.
@@ -64,9 +64,8 @@ pub async fn run(slug: &str, build_first: bool) -> Result<()> {
         let _ = printing_stopped.await;
     }));
 
-    let mut shared = services::Shared::default();
-    let database_url = shared.database_for(scenario.needs(Need::Postgres))?;
-    let run = Run::live(&example, &scenario, database_url.as_deref());
+    let shared = services::Shared::default();
+    let run = Run::live(&example, &scenario, &shared);
     let mut session = Session::default();
     let started = tokio::select! {
         started = async {
@@ -94,14 +93,11 @@ pub async fn run(slug: &str, build_first: bool) -> Result<()> {
     }
 
     let mut problems = session.stop_processes().await;
-    if let Some(agent) = &session.agent {
-        // The agent holds the native exports; they become arrivals too.
-        let before = collector.store.snapshot().spans.len();
-        agent
-            .copy_into(&collector.http_endpoint(), &collector.store)
-            .await
-            .context("reading back what the Datadog test agent received")?;
-        let spans = collector.store.snapshot().spans.split_off(before);
+    // The agent holds the native exports; they become arrivals too.
+    let before = collector.store.snapshot().spans.len();
+    session.read_back(&collector).await?;
+    let spans = collector.store.snapshot().spans.split_off(before);
+    if !spans.is_empty() {
         let _ = arrivals.send(Arrival::Spans(spans));
     }
     problems.extend(session.stop_all().await);
@@ -140,7 +136,7 @@ fn print_addresses(scenario: &spec::Scenario, session: &Session) {
         }
     }
     if let (Some(app), Some(display)) = (
-        scenario.process.iter().find(|p| p.desktop),
+        scenario.process.iter().find(|p| p.is_desktop()),
         session.desktop_display(),
     ) {
         println!(

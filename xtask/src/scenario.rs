@@ -2,13 +2,15 @@
 //! traffic to drive and what telemetry must arrive (`spec`); the runner
 //! starts the embedded collector, the services it needs and the example's
 //! processes (`runner`), drives the traffic (`traffic`), and the judge
-//! compares what arrived with what was expected (`expect`); the normalised
+//! (`judge`, one entry point for every verdict; the telemetry rules in
+//! `expect`) compares what arrived with what was expected; the normalised
 //! trees are the book's snapshots (`snapshot`). Programs that run to
 //! completion instead of serving have `cases.toml` (`cases`).
 
 pub mod cases;
 pub mod expect;
 pub mod flush;
+pub mod judge;
 pub mod misconfig;
 pub mod runner;
 pub mod snapshot;
@@ -41,7 +43,7 @@ pub struct Options<'a> {
 /// lacks is skipped, with what to install.
 pub async fn run_all(
     options: &Options<'_>,
-    shared: &mut services::Shared,
+    shared: &services::Shared,
 ) -> Result<Outcome> {
     let mut loaded = Vec::new();
     for example in options.examples.iter().cloned() {
@@ -83,18 +85,8 @@ pub async fn run_all(
             );
             continue;
         }
-        let postgres = if needs(scenario, Need::Postgres) {
-            shared.postgres()?
-        } else {
-            None
-        };
-        let run = run_example(
-            example,
-            scenario.as_ref(),
-            postgres,
-            options,
-            stack.as_ref(),
-        );
+        let run =
+            run_example(example, scenario.as_ref(), shared, options, stack.as_ref());
         if let Err(error) = run.await {
             eprintln!("  {} FAILED", example.slug);
             failures.push(format!(
@@ -190,7 +182,7 @@ pub fn examples_needing(examples: &[Example], need: Need) -> Result<Vec<&Example
 async fn run_example(
     example: &Example,
     scenario: Option<&spec::Scenario>,
-    postgres: Option<&services::postgres::Postgres>,
+    shared: &services::Shared,
     options: &Options<'_>,
     stack: Option<&docker::Backends>,
 ) -> Result<()> {
@@ -216,7 +208,7 @@ async fn run_example(
             relative(&example.scenario_path())
         )
     })?;
-    let reports = runner::run(example, scenario, postgres, stack).await?;
+    let reports = runner::run(example, scenario, shared, stack).await?;
     for report in &reports {
         println!(
             "  {} over {}: {} spans, {} metric streams, {} logs, as expected ({:.1}s)",
@@ -230,7 +222,7 @@ async fn run_example(
     }
     // Flushed at SIGTERM: checked against the embedded collector only.
     if stack.is_none()
-        && let Some(flushed) = flush::check(example, scenario, postgres).await?
+        && let Some(flushed) = flush::check(example, scenario, shared).await?
     {
         println!(
             "  {} flush: {} requests to {}, SIGTERM, {} server spans arrived (exit in {:.1}s)",

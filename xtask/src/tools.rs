@@ -81,6 +81,10 @@ pub struct CargoTool<'a> {
     pub locked: bool,
     /// Cargo features to enable (`--features`), e.g. a storage engine.
     pub features: &'a [&'a str],
+    /// The crate's default features; off (`--no-default-features`) where
+    /// they pull in what no step uses (a TLS stack, say, whose C
+    /// cryptography library takes minutes to build).
+    pub default_features: bool,
     /// An optimised build. Off (`cargo install --debug`) for a tool whose
     /// speed no check depends on, where optimising costs minutes of a cold
     /// CI run.
@@ -132,11 +136,21 @@ impl CargoTool<'_> {
         if !self.release {
             args.push("--debug");
         }
+        if !self.default_features {
+            args.push("--no-default-features");
+        }
         let features = self.features.join(",");
         if !features.is_empty() {
             args.extend(["--features", &features]);
         }
-        proc::run("cargo", &args).with_context(|| {
+        // A debug build without debug information: nobody steps through
+        // these tools, and a debugger's tables double their link time.
+        let debug_info = if self.release { None } else { Some("0") };
+        let env: Vec<(&str, &str)> = debug_info
+            .map(|d| ("CARGO_PROFILE_DEV_DEBUG", d))
+            .into_iter()
+            .collect();
+        proc::run_with_env("cargo", &args, &env).with_context(|| {
             format!("installing {} failed; it needs crates.io", self.krate)
         })?;
         Ok(binary)

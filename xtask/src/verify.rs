@@ -145,12 +145,12 @@ pub async fn run(options: &Options) -> Result<()> {
     let mut failed = Vec::new();
     let total = Instant::now();
     // Started on first need, stopped when verify ends.
-    let mut shared = services::Shared::default();
+    let shared = services::Shared::default();
     for (i, step) in steps.iter().enumerate() {
         let n = format!("[{}/{}]", i + 1, steps.len());
         println!("\n{n} {} ...", step.name());
         let started = Instant::now();
-        let outcome = run_step(*step, options, &chosen, &mut shared).await;
+        let outcome = run_step(*step, options, &chosen, &shared).await;
         let seconds = started.elapsed().as_secs_f64();
         let result = match &outcome {
             Ok(Outcome::Passed) => "ok".to_owned(),
@@ -249,7 +249,7 @@ async fn run_step(
     step: Step,
     options: &Options,
     chosen: &Chosen,
-    shared: &mut services::Shared,
+    shared: &services::Shared,
 ) -> Result<Outcome> {
     let examples = chosen.examples.as_slice();
     let packages = chosen.packages.as_deref();

@@ -113,6 +113,7 @@ pub fn wasm_bindgen_cli() -> Result<PathBuf> {
         // Its own lock names a crate version the registry no longer serves.
         locked: false,
         features: &[],
+        default_features: true,
         // A debug build: its output is the same, and it compiles in a
         // fraction of an optimised build's time.
         release: false,

@@ -81,8 +81,7 @@ pub async fn run(
     }
     super::build(build, &[&example.package])?;
     let oha = rate::oha(build)?;
-    let mut shared = services::Shared::default();
-    let database_url = shared.database_for(scenario.needs(Need::Postgres))?;
+    let shared = services::Shared::default();
     println!(
         "{slug}: {} {} at a fixed rate for {seconds} s, then SIGTERM; rates double from \
          {from} req/s",
@@ -92,7 +91,7 @@ pub async fn run(
     let mut steps = Vec::new();
     let mut rate = from;
     while rate <= up_to {
-        let run = Run::live(&example, &scenario, database_url.as_deref());
+        let run = Run::live(&example, &scenario, &shared);
         let run = match build {
             Build::Release => run.release(),
             Build::Debug => run,

@@ -23,6 +23,9 @@ const OHA: CargoTool<'static> = CargoTool {
     binary: "oha",
     locked: true,
     features: &[],
+    // Plain HTTP to 127.0.0.1 only: no TLS stack (rustls, by default, with
+    // aws-lc's C library to build).
+    default_features: false,
     release: true,
 };
 

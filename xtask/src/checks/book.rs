@@ -19,6 +19,7 @@ pub fn mdbook() -> Result<PathBuf> {
         binary: "mdbook",
         locked: true,
         features: &[],
+        default_features: true,
         // A debug build: it builds the book in seconds all the same, and
         // compiles in a fraction of an optimised build's time.
         release: false,

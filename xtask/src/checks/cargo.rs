@@ -90,7 +90,7 @@ pub fn clippy(packages: Option<&[String]>) -> Result<Outcome> {
 pub async fn test(
     packages: Option<&[String]>,
     examples: &[Example],
-    shared: &mut services::Shared,
+    shared: &services::Shared,
 ) -> Result<Outcome> {
     let mut env: Vec<(&str, String)> = Vec::new();
     if !scenario::examples_needing(examples, Need::Kafka)?.is_empty() {
@@ -103,7 +103,7 @@ pub async fn test(
     let mut skipped = None;
     let mut left_out: Vec<&str> = Vec::new();
     if !needing.is_empty() {
-        match shared.postgres()? {
+        match shared.postgres().await? {
             Some(postgres) => env.push(("DATABASE_URL", postgres.admin_url.clone())),
             None => {
                 left_out = needing.iter().map(|e| e.package.as_str()).collect();

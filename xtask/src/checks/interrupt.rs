@@ -65,7 +65,10 @@ pub async fn step(
             lacking.push(format!("{}: {}", example.slug, missing.join("; ")));
             continue;
         }
-        let serves = scenario.process.iter().any(|p| !p.until_exit);
+        let serves = scenario
+            .process
+            .iter()
+            .any(|p| !matches!(p.kind, spec::Kind::Job { .. }));
         match interrupt(&xtask, example, serves).await {
             Ok(summary) => println!("  {}: {summary}", example.slug),
             Err(error) => {

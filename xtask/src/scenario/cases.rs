@@ -4,15 +4,15 @@
 //! line it prints, how long it takes. The troubleshooting chapter uses this to
 //! show each broken set-up failing and its fix delivering.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
-use serde::Deserialize;
 use tokio::process::Command;
 
+use super::judge::{CaseRun, Evidence, judge};
+pub use super::spec::cases::{Case, Cases, Exit};
 use crate::otlp::collector::Collector;
 use crate::proc::{self, Attempt};
 use crate::repo;
@@ -21,48 +21,6 @@ use crate::repo;
 const ARRIVAL_DEADLINE: Duration = Duration::from_secs(5);
 /// How long to keep watching for late spans when none may arrive.
 const SETTLE: Duration = Duration::from_millis(300);
-
-/// A `cases.toml`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cases {
-    pub case: Vec<Case>,
-}
-
-/// One program run and what it must do.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Case {
-    /// Shown in reports and in the book's table.
-    pub name: String,
-    /// The binary to run.
-    pub bin: String,
-    /// A package of its own, built alone so that its features are not unified
-    /// with the rest of the workspace (for a crate that must lack a feature).
-    pub package: Option<String>,
-    /// Variables; `{http}`, `{grpc}` become the collector's URLs,
-    /// `{http_authority}`, `{grpc_authority}` its `127.0.0.1:PORT`s, and
-    /// `{hanging}` the URL of a server that accepts connections and never answers.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// `success` or `failure`.
-    pub exit: Exit,
-    /// Exactly this many spans arrive.
-    pub spans: usize,
-    /// The program prints a line containing this (stdout or stderr).
-    pub output: Option<String>,
-    /// The program runs at least this long (a blocking timeout).
-    pub min_seconds: Option<f64>,
-    /// The program runs at most this long.
-    pub max_seconds: Option<f64>,
-}
-
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Exit {
-    Success,
-    Failure,
-}
 
 /// Where a program is killed, whatever the case says.
 const HARD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -95,15 +53,6 @@ pub fn build_separate_packages(cases: &Cases) -> Result<()> {
     Ok(())
 }
 
-/// What one run did.
-pub struct Outcome {
-    pub exit: Exit,
-    pub spans: usize,
-    /// The line that matched `output`, with the collector's ports normalised.
-    pub line: Option<String>,
-    pub seconds: f64,
-}
-
 /// Runs every case; returns the book's table, or an error naming each case
 /// that did not behave.
 pub async fn run(cases: &Cases, package: &str) -> Result<String> {
@@ -113,11 +62,14 @@ pub async fn run(cases: &Cases, package: &str) -> Result<String> {
         let outcome = run_case(case)
             .await
             .with_context(|| format!("case {:?}", case.name))?;
-        let problems = judge(case, &outcome);
+        let problems = judge(Evidence::Case {
+            case,
+            run: &outcome,
+        })?;
         println!(
             "  case {:?}: exit {}, {} span(s), {:.1}s{}",
             case.name,
-            exit_word(outcome.exit),
+            outcome.exit.word(),
             outcome.spans,
             outcome.seconds,
             if problems.is_empty() { "" } else { "  FAILED" }
@@ -137,14 +89,7 @@ pub async fn run(cases: &Cases, package: &str) -> Result<String> {
     Ok(render(cases, package, &outcomes))
 }
 
-fn exit_word(exit: Exit) -> &'static str {
-    match exit {
-        Exit::Success => "success",
-        Exit::Failure => "failure",
-    }
-}
-
-async fn run_case(case: &Case) -> Result<Outcome> {
+async fn run_case(case: &Case) -> Result<CaseRun> {
     let collector = Collector::start(0, 0).await?;
     let hanging = start_hanging_server().await?;
     let http_authority = collector.http_addr.to_string();
@@ -208,7 +153,7 @@ async fn run_case(case: &Case) -> Result<Outcome> {
                     .to_owned()
             })
     });
-    let outcome = Outcome {
+    let outcome = CaseRun {
         exit: if finished.status.success() {
             Exit::Success
         } else {
@@ -218,57 +163,20 @@ async fn run_case(case: &Case) -> Result<Outcome> {
         line,
         seconds: finished.seconds,
     };
-    if !judge(case, &outcome).is_empty() {
+    if !judge(Evidence::Case {
+        case,
+        run: &outcome,
+    })?
+    .is_empty()
+    {
         eprintln!("  output of {}:\n{}", case.bin, indent(&printed));
     }
     Ok(outcome)
 }
 
-/// What differs from the case's expectations, one message each.
-fn judge(case: &Case, outcome: &Outcome) -> Vec<String> {
-    let mut problems = Vec::new();
-    if outcome.exit != case.exit {
-        problems.push(format!(
-            "expected exit {}, got {}",
-            exit_word(case.exit),
-            exit_word(outcome.exit)
-        ));
-    }
-    if outcome.spans != case.spans {
-        problems.push(format!(
-            "expected {} span(s) at the collector, got {}",
-            case.spans, outcome.spans
-        ));
-    }
-    if let Some(wanted) = &case.output
-        && outcome.line.is_none()
-    {
-        problems.push(format!(
-            "expected a line containing {wanted:?}; none printed"
-        ));
-    }
-    if let Some(min) = case.min_seconds
-        && outcome.seconds < min
-    {
-        problems.push(format!(
-            "expected to run at least {min}s, ran {:.1}s",
-            outcome.seconds
-        ));
-    }
-    if let Some(max) = case.max_seconds
-        && outcome.seconds > max
-    {
-        problems.push(format!(
-            "expected to run at most {max}s, ran {:.1}s",
-            outcome.seconds
-        ));
-    }
-    problems
-}
-
 /// The book's view: one block per case, stable from run to run (no times,
 /// no ports).
-fn render(cases: &Cases, package: &str, outcomes: &[Outcome]) -> String {
+fn render(cases: &Cases, package: &str, outcomes: &[CaseRun]) -> String {
     let mut text = String::new();
     for (case, outcome) in cases.case.iter().zip(outcomes) {
         let _ = writeln!(text, "{}", case.name);
@@ -276,7 +184,7 @@ fn render(cases: &Cases, package: &str, outcomes: &[Outcome]) -> String {
         let _ = writeln!(
             text,
             "  exit: {}, spans at the collector: {}",
-            exit_word(outcome.exit),
+            outcome.exit.word(),
             outcome.spans
         );
         if let Some(line) = &outcome.line {
@@ -403,23 +311,8 @@ mod tests {
     "#;
 
     #[test]
-    fn names_every_difference() {
-        let outcome = Outcome {
-            exit: Exit::Failure,
-            spans: 1,
-            line: None,
-            seconds: 0.1,
-        };
-        let problems = judge(&case(BROKEN), &outcome);
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems[0].contains("exit success, got failure"));
-        assert!(problems[1].contains("expected 0 span(s) at the collector, got 1"));
-        assert!(problems[2].contains("\"404\""));
-    }
-
-    #[test]
     fn passes_and_renders_without_ports() {
-        let outcome = Outcome {
+        let outcome = CaseRun {
             exit: Exit::Success,
             spans: 0,
             line: Some(
@@ -428,7 +321,11 @@ mod tests {
             seconds: 0.1,
         };
         let case = case(BROKEN);
-        assert!(judge(&case, &outcome).is_empty());
+        let evidence = Evidence::Case {
+            case: &case,
+            run: &outcome,
+        };
+        assert!(judge(evidence).unwrap().is_empty());
         let cases = Cases { case: vec![case] };
         let text = render(&cases, "example-x", &[outcome]);
         assert_eq!(

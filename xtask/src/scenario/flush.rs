@@ -18,15 +18,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use super::judge::{Evidence, judge};
 use super::runner::{Run, Session};
-use super::spec::{Scenario, Traffic};
+use super::spec::{Kind, Scenario, Traffic};
 use super::traffic;
 use crate::otlp::collector::Collector;
 use crate::otlp::received::SpanRecord;
 use crate::proc::{self, Attempt};
 use crate::repo::Example;
-use crate::services::Need;
-use crate::services::postgres::Postgres;
+use crate::services::{Need, Shared};
 
 /// Requests per example.
 pub const REQUESTS: usize = 50;
@@ -54,7 +54,7 @@ pub fn repeatable(scenario: &Scenario) -> Option<&Traffic> {
             None => scenario.process.first(),
             Some(name) => scenario.process.iter().find(|p| p.name == name),
         };
-        process.is_some_and(|p| p.bin.is_some() && !p.until_exit && !p.desktop)
+        process.is_some_and(|p| matches!(p.kind, Kind::Server { .. }))
     };
     scenario.traffic.iter().find(|t| {
         t.status < 500
@@ -68,7 +68,7 @@ pub fn repeatable(scenario: &Scenario) -> Option<&Traffic> {
 pub async fn check(
     example: &Example,
     scenario: &Scenario,
-    postgres: Option<&Postgres>,
+    shared: &Shared,
 ) -> Result<Option<Flushed>> {
     let Some(request) = repeatable(scenario) else {
         return Ok(None);
@@ -77,17 +77,11 @@ pub async fn check(
         return Ok(None);
     }
     let collector = Collector::start(0, 0).await?;
-    let database_url = match postgres {
-        Some(postgres) if scenario.needs(Need::Postgres) => {
-            Some(postgres.fresh_database()?)
-        }
-        _ => None,
-    };
     let env = vec![(
         "OTEL_BSP_SCHEDULE_DELAY".to_owned(),
         BATCH_DELAY_MS.to_owned(),
     )];
-    let run = Run::with_env(example, scenario, database_url.as_deref(), env);
+    let run = Run::with_env(example, scenario, shared, env);
     let mut session = Session::default();
     let mut traces = BTreeSet::new();
     let sent = async {
@@ -138,11 +132,12 @@ pub async fn check(
                 example.slug
             )
         })?;
-    if arrived != REQUESTS {
-        bail!(
-            "{}: {arrived} server spans for {REQUESTS} requests",
-            example.slug
-        );
+    let failures = judge(Evidence::Flush {
+        sent: REQUESTS,
+        arrived,
+    })?;
+    if !failures.is_empty() {
+        bail!("{}: {}", example.slug, failures.join("; "));
     }
     Ok(Some(Flushed {
         process,

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use tokio::process::Command;
 
-use super::spec::Scenario;
+use super::judge::{Evidence, Refusal, judge};
+use super::spec::{Kind, Scenario};
 use crate::proc;
 use crate::repo::{self, Example};
 
@@ -76,21 +77,21 @@ pub async fn check(
     let mut runs = Vec::new();
     let mut binaries = 0;
     for process in &scenario.process {
-        let Some(bin) = &process.bin else { continue };
+        let Some(bin) = process.bin() else { continue };
         // The binary's own package: one inside the example (Datadog's
         // native-exporter service) may lack the generated modules.
         let package = package_dir(example, bin)?;
         let telemetry = package.join("src/telemetry.rs").exists();
         // A server of the book's own set-up: the generated server module's
         // `listen`, or (Rocket) the same reading of `HOST` and `PORT`.
-        let server = !process.until_exit && !process.desktop && telemetry;
+        let server = matches!(process.kind, Kind::Server { .. }) && telemetry;
         let cases = MALFORMED
             .iter()
             .filter(|_| telemetry)
             .chain(SERVER_MALFORMED.iter().filter(|_| server));
         let before = runs.len();
         for &(variable, value) in cases {
-            runs.push((bin.clone(), server, variable, value));
+            runs.push((bin.to_owned(), server, variable, value));
         }
         binaries += usize::from(runs.len() > before);
     }
@@ -120,7 +121,13 @@ pub async fn check(
             joined.context("a misconfiguration run")?;
         let exit = outcome?;
         slowest = slowest.max(exit.took);
-        if let Err(why) = judge(variable, value, &exit) {
+        let evidence = Evidence::Refusal {
+            variable,
+            value,
+            refusal: &exit,
+            limit: LIMIT,
+        };
+        for why in judge(evidence)? {
             failures.push(format!("  {bin} with {variable}={value:?}: {why}"));
         }
     }
@@ -164,35 +171,25 @@ fn package_dir(example: &Example, bin: &str) -> Result<PathBuf> {
     Ok(example.dir.clone())
 }
 
-/// How one run ended: `code` is `None` if it was still running at [`LIMIT`]
-/// (then killed) or ended on a signal.
-#[derive(Debug)]
-struct Exit {
-    code: Option<i32>,
-    timed_out: bool,
-    output: String,
-    took: Duration,
-}
-
 async fn run_once(
     bin: &str,
     server: bool,
     variable: &str,
     value: &str,
-) -> Result<Exit> {
+) -> Result<Refusal> {
     let program = repo::target_dir().join("debug").join(bin);
     let mut command = command(&program, server);
     command.env(variable, value);
     let started = Instant::now();
     match proc::run_to_exit(bin, &mut command, LIMIT).await {
-        Ok(finished) => Ok(Exit {
+        Ok(finished) => Ok(Refusal {
             code: finished.status.code(),
             timed_out: false,
             output: finished.printed(),
             took: started.elapsed(),
         }),
         // Killed at the limit: a binary that starts instead of refusing.
-        Err(error) if error.is::<proc::TimedOut>() => Ok(Exit {
+        Err(error) if error.is::<proc::TimedOut>() => Ok(Refusal {
             code: None,
             timed_out: true,
             output: String::new(),
@@ -217,107 +214,9 @@ fn command(program: &Path, server: bool) -> Command {
     command
 }
 
-/// `Err` says what was wrong with how the binary took the bad value. The
-/// error must quote it as both modules do, `VARIABLE="value"`: a mere
-/// mention of the name (`PORT` inside `OTEL_EXPORTER_OTLP_...`) is not one.
-fn judge(variable: &str, value: &str, exit: &Exit) -> Result<(), String> {
-    let last_lines = || {
-        let lines: Vec<&str> = exit.output.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
-    };
-    if exit.timed_out {
-        return Err(format!(
-            "still running after {LIMIT:?}: the value was not refused"
-        ));
-    }
-    if exit.output.contains("panicked at") {
-        return Err(format!("it panicked: {}", last_lines()));
-    }
-    match exit.code {
-        Some(1) => {}
-        Some(code) => {
-            return Err(format!("exit code {code}, not 1: {}", last_lines()));
-        }
-        None => return Err(format!("ended by a signal: {}", last_lines())),
-    }
-    if !quotes(&exit.output, &format!("{variable}={value:?}")) {
-        return Err(format!(
-            "its error does not name {variable}: {}",
-            last_lines()
-        ));
-    }
-    Ok(())
-}
-
-/// Whether `output` holds `needle` as a whole name: not as the tail of a
-/// longer one (`PORT="x"` inside `EXPORT="x"`).
-fn quotes(output: &str, needle: &str) -> bool {
-    output.match_indices(needle).any(|(at, _)| {
-        output[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn exit(code: Option<i32>, output: &str) -> Exit {
-        Exit {
-            code,
-            timed_out: false,
-            output: output.to_owned(),
-            took: Duration::ZERO,
-        }
-    }
-
-    #[test]
-    fn a_clear_refusal_passes() {
-        let refused = exit(
-            Some(1),
-            "error: OTEL_BSP_SCHEDULE_DELAY=\"5s\" is not valid: whole milliseconds",
-        );
-        assert_eq!(judge("OTEL_BSP_SCHEDULE_DELAY", "5s", &refused), Ok(()));
-    }
-
-    #[test]
-    fn anything_else_fails() {
-        let variable = "OTEL_BSP_SCHEDULE_DELAY";
-        let cases = [
-            // Started as if nothing were wrong.
-            Exit {
-                code: None,
-                timed_out: true,
-                output: String::new(),
-                took: LIMIT,
-            },
-            exit(Some(0), "OTEL_BSP_SCHEDULE_DELAY ignored"),
-            exit(Some(1), "error: cannot connect to the database"),
-            exit(Some(2), "error: OTEL_BSP_SCHEDULE_DELAY is not valid"),
-            exit(
-                Some(101),
-                "thread 'main' panicked at src/main.rs:3:5:\nOTEL_BSP_SCHEDULE_DELAY",
-            ),
-            exit(
-                Some(1),
-                "thread 'main' panicked at x\nOTEL_BSP_SCHEDULE_DELAY",
-            ),
-            exit(None, "OTEL_BSP_SCHEDULE_DELAY"),
-            // The name, not the refusal of this value.
-            exit(Some(1), "error: OTEL_BSP_SCHEDULE_DELAY=\"10\" is too low"),
-        ];
-        // `PORT` in another variable's name is not `PORT` refused.
-        let other = exit(
-            Some(1),
-            "error: OTEL_EXPORTER_OTLP_EXPORT=\"seventy\" is not valid",
-        );
-        assert!(judge("PORT", "seventy", &other).is_err());
-        for case in cases {
-            assert!(judge(variable, "5s", &case).is_err(), "{case:?} passed");
-        }
-    }
 
     #[test]
     fn every_variable_is_one_the_template_checks_or_the_server_reads() {

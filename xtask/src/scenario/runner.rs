@@ -5,6 +5,7 @@
 //! holds or the deadline passes. Against the docker stack, the same
 //! expectations are checked on what Jaeger and Prometheus hold.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -13,25 +14,21 @@ use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
 use super::expect::{self, Observed, Visible};
-use super::spec::{self, Process, PrometheusSetup, Protocol, Scenario, Tier};
+use super::judge::{Evidence, judge};
+use super::spec::{self, Kind, Process, PrometheusSetup, Protocol, Scenario, Tier};
 use super::traffic::{self, Server};
 use crate::otlp::collector::Collector;
 use crate::otlp::received::Received;
 use crate::proc::{self, Attempt, Running};
 use crate::repo::{self, Example};
-use crate::semconv;
-use crate::semconv::registry::{self, Registry};
-use crate::services::Need;
+use crate::semconv::registry;
 use crate::services::browser::Browser;
-use crate::services::ddagent::DdAgent;
 use crate::services::desktop;
 use crate::services::docker::{Backends, MetricQuery};
 use crate::services::envoy::{Envoy, Ports};
-use crate::services::kafka::{self, Kafka};
-use crate::services::postgres::{self, Postgres};
 use crate::services::prometheus::{self, Prometheus};
-use crate::services::redis::{self, Redis};
 use crate::services::rotel::Rotel;
+use crate::services::{Around, Service, Shared, Stops};
 
 /// How long a process may take to print its `listening on` line.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -61,7 +58,7 @@ pub struct RunReport {
 pub async fn run(
     example: &Example,
     scenario: &Scenario,
-    postgres: Option<&Postgres>,
+    shared: &Shared,
     stack: Option<&Backends>,
 ) -> Result<Vec<RunReport>> {
     let first = scenario
@@ -84,18 +81,12 @@ pub async fn run(
             None => protocol.as_str().to_owned(),
         };
         let started = Instant::now();
-        let database_url = match postgres {
-            Some(postgres) if scenario.needs(Need::Postgres) => {
-                Some(postgres.fresh_database()?)
-            }
-            _ => None,
-        };
         let run = Run {
             example,
             scenario,
             protocol,
             through,
-            database_url: database_url.as_deref(),
+            shared,
             stack,
             extra_env: Vec::new(),
             profile: "debug",
@@ -120,7 +111,9 @@ pub struct Run<'a> {
     scenario: &'a Scenario,
     protocol: Protocol,
     through: Option<Tier>,
-    database_url: Option<&'a str>,
+    /// What outlives the run (PostgreSQL, whose runs each get a fresh
+    /// database).
+    shared: &'a Shared,
     /// The docker stack's collector instead of the embedded one; the
     /// assertions then go through Jaeger's and Prometheus's APIs.
     stack: Option<&'a Backends>,
@@ -131,27 +124,25 @@ pub struct Run<'a> {
     profile: &'static str,
 }
 
-/// What a run started: the example's processes and the services around
-/// them. [`Session::stop_processes`] stops them in reverse order; the agent
-/// and the browser are kept until what they hold has been read.
+/// What a run started: the example's processes and, in one list, the
+/// services around them (the needs', rotel, Prometheus), each stopped when
+/// its [`Stops`] says. [`Session::stop_processes`] stops the processes in
+/// reverse order; the agent and the browser are kept until what they hold
+/// has been read.
 #[derive(Default)]
 pub struct Session {
     pub servers: Vec<Server>,
-    rotel: Option<Rotel>,
-    /// A broker of the run's own, so that no topic or consumer group
-    /// carries over from another run.
-    kafka: Option<Kafka>,
-    /// A Redis of the run's own, empty.
-    redis: Option<Redis>,
-    pub agent: Option<DdAgent>,
-    prometheus: Option<Prometheus>,
-    /// Kept open until the spans arrived: a page sends its last ones late.
+    services: Vec<Box<dyn Service>>,
+    /// The page or the desktop app the `[[browser]]` steps drive; kept open
+    /// until the spans arrived: a page sends its last ones late.
     pub browser: Option<Browser>,
     /// The desktop app the `[[browser]]` steps start and drive: its binary
     /// and environment.
     desktop_app: Option<(PathBuf, Vec<(String, String)>)>,
     /// The servers have been stopped.
     stopped: bool,
+    /// The lingering servers have been stopped.
+    lingering_stopped: bool,
     /// The jobs that ran to their end, and what they printed.
     pub jobs: Vec<(String, String)>,
 }
@@ -163,35 +154,61 @@ impl Session {
         Some(self.browser.as_ref()?.display()?.name())
     }
 
-    /// Stops Prometheus, the example's servers (SIGTERM, last started
-    /// first) and rotel; returns what went wrong with the servers' exits.
-    /// The servers stay in the session (their output is read afterwards);
-    /// a second call stops nothing.
+    /// The service of type `T` the run started, if it did.
+    pub fn service<T: Service>(&self) -> Option<&T> {
+        self.services
+            .iter()
+            .find_map(|s| (s.as_ref() as &dyn Any).downcast_ref::<T>())
+    }
+
+    /// What the services received themselves (Datadog's agent holds the
+    /// native exports), turned into arrivals at `collector`; the StatsD
+    /// datagrams they hold.
+    pub async fn read_back(&self, collector: &Collector) -> Result<Vec<String>> {
+        let mut datagrams = Vec::new();
+        for service in &self.services {
+            datagrams.extend(service.read_back(collector).await?);
+        }
+        Ok(datagrams)
+    }
+
+    /// Stops the services that stop `when`, last started first.
+    async fn stop_services(&mut self, when: Stops) {
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.services)
+            .into_iter()
+            .partition(|s| s.stops() == when);
+        self.services = later;
+        for service in now.into_iter().rev() {
+            service.stop().await;
+        }
+    }
+
+    /// Stops the services that watch the processes (Prometheus), the
+    /// example's servers (SIGTERM, last started first), then the services
+    /// they talk to (rotel, a broker, a cache); returns what went wrong
+    /// with the servers' exits. The servers stay in the session (their
+    /// output is read afterwards); a second call stops nothing.
     pub async fn stop_processes(&mut self) -> Vec<String> {
         if std::mem::replace(&mut self.stopped, true) {
             return Vec::new();
         }
-        if let Some(prometheus) = self.prometheus.take() {
-            prometheus.stop().await;
-        }
+        self.stop_services(Stops::BeforeProcesses).await;
         let mut problems = Vec::new();
         for server in self.servers.iter_mut().rev().filter(|s| !s.lingers) {
             if let Err(e) = server.process.stop(EXIT_DEADLINE).await {
                 problems.push(format!("{e:#}"));
             }
         }
-        if let Some(rotel) = self.rotel.take() {
-            rotel.stop().await;
-        }
-        // After the servers: a consumer commits its offsets as it stops.
-        drop(self.kafka.take());
-        drop(self.redis.take());
+        self.stop_services(Stops::AfterProcesses).await;
         problems
     }
 
     /// Stops the servers that linger (Envoy): what they send has been
     /// read, or will not be. Their exit status is theirs, not judged.
     pub async fn stop_lingering(&mut self) {
+        if std::mem::replace(&mut self.lingering_stopped, true) {
+            return;
+        }
         for server in self.servers.iter_mut().rev().filter(|s| s.lingers) {
             server.process.signal(proc::Signal::Terminate);
             let _ = server.process.wait_exit(EXIT_DEADLINE).await;
@@ -202,9 +219,7 @@ impl Session {
     pub async fn stop_all(&mut self) -> Vec<String> {
         let problems = self.stop_processes().await;
         self.stop_lingering().await;
-        if let Some(agent) = self.agent.take() {
-            agent.stop().await;
-        }
+        self.stop_services(Stops::AfterReading).await;
         if let Some(browser) = self.browser.take() {
             browser.quit().await;
         }
@@ -218,7 +233,7 @@ impl<'a> Run<'a> {
     pub fn live(
         example: &'a Example,
         scenario: &'a Scenario,
-        database_url: Option<&'a str>,
+        shared: &'a Shared,
     ) -> Self {
         Run {
             example,
@@ -229,7 +244,7 @@ impl<'a> Run<'a> {
                 .copied()
                 .unwrap_or(Protocol::HttpProtobuf),
             through: None,
-            database_url,
+            shared,
             stack: None,
             extra_env: Vec::new(),
             profile: "debug",
@@ -241,12 +256,12 @@ impl<'a> Run<'a> {
     pub fn with_env(
         example: &'a Example,
         scenario: &'a Scenario,
-        database_url: Option<&'a str>,
+        shared: &'a Shared,
         env: Vec<(String, String)>,
     ) -> Self {
         Run {
             extra_env: env,
-            ..Run::live(example, scenario, database_url)
+            ..Run::live(example, scenario, shared)
         }
     }
 
@@ -259,13 +274,27 @@ impl<'a> Run<'a> {
     }
 
     async fn once(&self) -> Result<Received> {
-        let scenario = self.scenario;
         let collector = Collector::start(0, 0).await?;
         let mut session = Session::default();
+        let received = self.judged(&collector, &mut session).await;
+        // Whatever happened: the agent, the browser or the desktop app
+        // (with its display) end now, not killed when dropped.
+        session.stop_all().await;
+        received
+    }
+
+    /// Starts and exercises the run, stops its processes, and judges what
+    /// arrived.
+    async fn judged(
+        &self,
+        collector: &Collector,
+        session: &mut Session,
+    ) -> Result<Received> {
+        let scenario = self.scenario;
         let started_at = SystemTime::now();
         let outcome = async {
-            self.start(&collector, &mut session).await?;
-            self.exercise(&mut session).await
+            self.start(collector, session).await?;
+            self.exercise(session).await
         }
         .await;
         let exit_problems = session.stop_processes().await;
@@ -277,28 +306,12 @@ impl<'a> Run<'a> {
                 .map(|s| (s.process.name.clone(), s.process.output_lines()))
                 .collect(),
         };
-        // What the Datadog agent received becomes what the collector received.
-        let copied = match session.agent.take() {
-            Some(agent) => {
-                let copied = agent
-                    .copy_into(&collector.http_endpoint(), &collector.store)
-                    .await;
-                observed.datagrams = agent.datagrams();
-                agent.stop().await;
-                copied
-            }
-            None => Ok(()),
-        };
-        if outcome.is_err() {
-            // Nothing more will be read: the browser or the desktop app
-            // (with its display) ends now, not killed when dropped.
-            session.stop_all().await;
-        }
+        let read_back = session.read_back(collector).await;
         outcome?;
         if !exit_problems.is_empty() {
             anyhow::bail!("{}", exit_problems.join("\n"));
         }
-        copied.context("reading back what the Datadog test agent received")?;
+        observed.datagrams = read_back?;
 
         let received = match self.stack {
             Some(stack) => self.stack_received(stack, started_at, &observed).await,
@@ -308,12 +321,12 @@ impl<'a> Run<'a> {
                     Duration::from_millis(50),
                     || async {
                         let received = collector.store.snapshot();
-                        let failures = expect::check(
-                            &scenario.expect,
-                            &received,
-                            &observed,
-                            Visible::ALL,
-                        );
+                        let failures = judge(Evidence::Telemetry {
+                            expect: &scenario.expect,
+                            received: &received,
+                            observed: &observed,
+                            visible: Visible::ALL,
+                        })?;
                         Ok(if failures.is_empty() {
                             Attempt::Done(received)
                         } else {
@@ -328,13 +341,10 @@ impl<'a> Run<'a> {
                 .await
                 .and_then(|received| {
                     // The names, once everything expected has arrived.
-                    let registry = Registry::load()?;
-                    let failures = semconv::check::check(
-                        &registry,
-                        &received,
-                        &scenario.own_attributes,
-                        &scenario.third_party,
-                    );
+                    let failures = judge(Evidence::Names {
+                        received: &received,
+                        scenario,
+                    })?;
                     if failures.is_empty() {
                         return Ok(received);
                     }
@@ -349,17 +359,12 @@ impl<'a> Run<'a> {
             }
         };
         session.stop_lingering().await;
-        match session.browser.take() {
+        match &session.browser {
             Some(browser) if received.is_err() => {
                 let console = browser.console().await;
-                browser.quit().await;
                 received.map_err(|e| anyhow::anyhow!("{e:#}{console}"))
             }
-            Some(browser) => {
-                browser.quit().await;
-                received
-            }
-            None => received,
+            _ => received,
         }
     }
 
@@ -374,22 +379,23 @@ impl<'a> Run<'a> {
     ) -> Result<()> {
         let scenario = self.scenario;
         // The processes export to rotel, when it is in between, and rotel to us.
+        let mut rotel = None;
         if let Some(Tier::Rotel) = self.through {
-            session.rotel = Some(Rotel::start(&collector.grpc_endpoint()).await?);
+            let started = Rotel::start(&collector.grpc_endpoint()).await?;
+            rotel =
+                Some((started.grpc_endpoint.clone(), started.http_endpoint.clone()));
+            session.services.push(Box::new(started));
         }
         let grpc = self.protocol == Protocol::Grpc;
-        let endpoint = match (self.stack, &session.rotel) {
+        let endpoint = match (self.stack, rotel) {
             (Some(stack), _) => {
                 stack.otlp_endpoint(self.protocol.as_str()).to_owned()
             }
-            (None, Some(rotel)) if grpc => rotel.grpc_endpoint.clone(),
-            (None, Some(rotel)) => rotel.http_endpoint.clone(),
+            (None, Some((grpc_endpoint, _))) if grpc => grpc_endpoint,
+            (None, Some((_, http_endpoint))) => http_endpoint,
             (None, None) if grpc => collector.grpc_endpoint(),
             (None, None) => collector.http_endpoint(),
         };
-        if scenario.needs(Need::DatadogAgent) {
-            session.agent = Some(DdAgent::start().await?);
-        }
         let (otlp_grpc, otlp_http) = match self.stack {
             Some(stack) => (
                 stack.otlp_endpoint(Protocol::Grpc.as_str()).to_owned(),
@@ -402,30 +408,25 @@ impl<'a> Run<'a> {
             let port = port_of(&values[*address])?;
             values.insert(format!("{address}.port"), port);
         }
-        if let Some(url) = self.database_url {
-            values.insert(postgres::PLACEHOLDERS[0].to_owned(), url.to_owned());
-        }
-        if scenario.needs(Need::Kafka) {
-            let broker = Kafka::start().await?;
-            values.insert(kafka::PLACEHOLDERS[0].to_owned(), broker.brokers.clone());
-            session.kafka = Some(broker);
-        }
-        if scenario.needs(Need::Redis) {
-            let server = Redis::provide().await?;
-            values.insert(redis::PLACEHOLDERS[0].to_owned(), server.url.clone());
-            session.redis = Some(server);
-        }
-        if let Some(agent) = &session.agent {
-            for (name, value) in agent.placeholders(self.protocol.as_str()) {
-                values.insert(name.to_owned(), value);
+        let around = Around {
+            protocol: self.protocol.as_str(),
+            shared: self.shared,
+        };
+        for need in &scenario.needs {
+            if let Some(started) = need.start(&around).await? {
+                values.extend(started.values);
+                session.services.push(started.service);
             }
         }
         // Envoys' ports first: a sidecar's address goes to the app started
         // before it. (Chosen free now, they could in principle be taken by
         // a process started in between on port 0.)
         let (mut envoy_ports, mut taken) = (BTreeMap::new(), BTreeSet::new());
-        for process in scenario.process.iter().filter(|p| p.envoy.is_some()) {
-            let ports = Ports::choose(&process.ports, &mut taken)?;
+        for process in &scenario.process {
+            let Kind::Envoy { ports, .. } = &process.kind else {
+                continue;
+            };
+            let ports = Ports::choose(ports, &mut taken)?;
             let listeners = std::iter::once((process.name.clone(), ports.listener))
                 .chain(ports.extra.iter().map(|(extra, port)| {
                     (format!("{}.{extra}", process.name), *port)
@@ -440,28 +441,24 @@ impl<'a> Run<'a> {
             envoy_ports.insert(process.name.clone(), ports);
         }
         for process in &scenario.process {
-            if let (true, Some(bin)) = (process.desktop, &process.bin) {
-                let env = self.process_env(process, &endpoint, &values);
-                let binary = repo::target_dir().join(self.profile).join(bin);
-                session.desktop_app = Some((binary, env));
-                continue;
-            }
-            let server = match (&process.bin, &process.envoy) {
-                (_, Some(config)) => {
+            let server = match &process.kind {
+                Kind::Desktop { bin } => {
+                    let env = self.process_env(process, &endpoint, &values);
+                    let binary = repo::target_dir().join(self.profile).join(bin);
+                    session.desktop_app = Some((binary, env));
+                    continue;
+                }
+                Kind::Envoy { config, vars, .. } => {
                     let ports = &envoy_ports[&process.name];
-                    self.envoy(process, config, ports, &values).await?
+                    self.envoy(process, config, vars, ports, &values).await?
                 }
-                (Some(bin), None) => {
-                    match self
-                        .process(process, bin, &endpoint, &values, session)
-                        .await?
-                    {
-                        Some(server) => server,
-                        None => continue,
-                    }
+                Kind::Job { bin } => {
+                    let printed = self.job(process, bin, &endpoint, &values).await?;
+                    session.jobs.push((process.name.clone(), printed));
+                    continue;
                 }
-                (None, None) => {
-                    anyhow::bail!("{}: neither bin nor envoy", process.name)
+                Kind::Server { bin } => {
+                    self.server(process, bin, &endpoint, &values).await?
                 }
             };
             values.insert(format!("{}.url", process.name), server.url.clone());
@@ -469,46 +466,51 @@ impl<'a> Run<'a> {
             session.servers.push(server);
         }
         if let Some(setup) = &scenario.prometheus {
-            session.prometheus =
-                Some(start_prometheus(setup, &session.servers).await?);
+            let prometheus = start_prometheus(setup, &session.servers).await?;
+            session.services.push(Box::new(prometheus));
         }
         Ok(())
     }
 
-    /// Starts one binary of the example: a server, returned once it is
-    /// ready, or a job, run to its end (`None`).
-    async fn process(
+    /// Starts a server of the example (on a free port, unless the
+    /// scenario's `env` says otherwise), returned once it is ready.
+    async fn server(
         &self,
         process: &Process,
         bin: &str,
         endpoint: &str,
         values: &BTreeMap<String, String>,
-        session: &mut Session,
-    ) -> Result<Option<Server>> {
+    ) -> Result<Server> {
         let mut command =
             Command::new(repo::target_dir().join(self.profile).join(bin));
-        if !process.until_exit {
-            // A free port, unless the scenario's `env` says otherwise.
-            command.env("PORT", "0");
-        }
+        command.env("PORT", "0");
         command.envs(self.process_env(process, endpoint, values));
-        if process.until_exit {
-            let finished =
-                proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE).await?;
-            if !finished.status.success() {
-                anyhow::bail!(
-                    "{} failed ({}):\n{}",
-                    process.name,
-                    finished.status,
-                    finished.printed()
-                );
-            }
-            session
-                .jobs
-                .push((process.name.clone(), finished.printed()));
-            return Ok(None);
+        serve(&process.name, &mut command).await
+    }
+
+    /// Runs a job of the example to its end; what it printed, if it
+    /// succeeded.
+    async fn job(
+        &self,
+        process: &Process,
+        bin: &str,
+        endpoint: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<String> {
+        let mut command =
+            Command::new(repo::target_dir().join(self.profile).join(bin));
+        command.envs(self.process_env(process, endpoint, values));
+        let finished =
+            proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE).await?;
+        if !finished.status.success() {
+            anyhow::bail!(
+                "{} failed ({}):\n{}",
+                process.name,
+                finished.status,
+                finished.printed()
+            );
         }
-        Ok(Some(serve(&process.name, &mut command).await?))
+        Ok(finished.printed())
     }
 
     /// The environment of one of the example's processes: where and how to
@@ -546,6 +548,7 @@ impl<'a> Run<'a> {
         &self,
         process: &Process,
         config: &str,
+        vars: &BTreeMap<String, String>,
         ports: &Ports,
         values: &BTreeMap<String, String>,
     ) -> Result<Server> {
@@ -558,7 +561,7 @@ impl<'a> Run<'a> {
         for (name, port) in &ports.extra {
             own.insert(format!("{name}_port"), port.to_string());
         }
-        for (name, value) in &process.vars {
+        for (name, value) in vars {
             own.insert(name.clone(), fill(value, values));
         }
         let envoy =
@@ -584,7 +587,7 @@ impl<'a> Run<'a> {
             let browser = session.browser.insert(started);
             traffic::use_browser(scenario, browser, &session.servers).await?;
         }
-        if let Some(prometheus) = &session.prometheus {
+        if let Some(prometheus) = session.service::<Prometheus>() {
             check_promql(scenario, prometheus).await?;
         }
         Ok(())
@@ -626,8 +629,12 @@ impl<'a> Run<'a> {
                 Ok(received) => received,
                 Err(e) => return Ok(Attempt::NotYet(format!("{e:#}"))),
             };
-            let failures =
-                expect::check(expect, &received, observed, Visible::STACK);
+            let failures = judge(Evidence::Telemetry {
+                expect,
+                received: &received,
+                observed,
+                visible: Visible::STACK,
+            })?;
             if failures.is_empty() {
                 return Ok(Attempt::Done(received));
             }
@@ -715,7 +722,10 @@ async fn check_promql(scenario: &Scenario, prometheus: &Prometheus) -> Result<()
         for e in expectations {
             answers.push(prometheus.query(&e.query).await?);
         }
-        let failures = expect::promql_failures(expectations, &answers);
+        let failures = judge(Evidence::PromQl {
+            expectations,
+            answers: &answers,
+        })?;
         Ok(if failures.is_empty() {
             Attempt::Done(())
         } else {

@@ -106,53 +106,6 @@ impl Tier {
     }
 }
 
-/// One process of the example: a binary of its package, or an Envoy.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Process {
-    /// Name used in messages and in `{name.url}` references.
-    pub name: String,
-    /// The binary (a `[[bin]]` of the example's package).
-    pub bin: Option<String>,
-    /// Instead of `bin`: an Envoy (the scenario must say
-    /// `needs = ["envoy"]`) run from this configuration, a file of the
-    /// example whose placeholders are filled in first: `{port}` and
-    /// `{admin_port}` (its own, chosen by the runner), `{NAME_port}` for
-    /// each of its `ports`, its `vars`, `{other.port}` (an earlier
-    /// process's, or any Envoy's), `{otlp_http.port}`, `{otlp_grpc.port}`.
-    /// Its admin interface takes traffic as `to = "NAME.admin"`.
-    pub envoy: Option<String>,
-    /// An Envoy's listeners besides its first (`["outbound"]`: a sidecar's
-    /// second listener), each on a free port chosen before any process
-    /// starts: `{outbound_port}` in its configuration, `{NAME.outbound.url}`
-    /// and `{NAME.outbound.port}` everywhere.
-    #[serde(default)]
-    pub ports: Vec<String>,
-    /// An Envoy's own placeholders, so that one configuration file serves
-    /// several Envoys (`{ service = "reviews" }`); their values may use
-    /// the placeholders `env` may.
-    #[serde(default)]
-    pub vars: BTreeMap<String, String>,
-    /// Extra variables. Placeholders: `{other.url}` and `{other.port}` (an
-    /// earlier process's address, or any Envoy's: Envoys' ports are chosen
-    /// first), `{dir}` (the example's directory), `{target}` (Cargo's
-    /// target directory), `{otlp_http}` and `{otlp_grpc}` (the collector's
-    /// addresses), and those of the scenario's `needs`.
-    #[serde(default)]
-    pub env: BTreeMap<String, String>,
-    /// A job, not a server: it runs to completion (and must succeed) before
-    /// the next process starts; no `listening on` line is awaited.
-    #[serde(default)]
-    pub until_exit: bool,
-    /// A desktop app (the scenario must say `needs = ["desktop"]`): started
-    /// with its `env` by WebKitWebDriver on a virtual display when the
-    /// `[[browser]]` steps begin, which then drive its window. It is closed
-    /// with the session, after the expectations were read; its exit is not
-    /// judged.
-    #[serde(default)]
-    pub desktop: bool,
-}
-
 /// The placeholders every scenario may use.
 pub const PLACEHOLDERS: &[&str] = &["dir", "target", "otlp_grpc", "otlp_http"];
 
@@ -620,45 +573,19 @@ fn check(scenario: &Scenario) -> Result<()> {
         }
     }
     // Traffic, pages, scrapes, log lines and `{name.url}` need a server: a
-    // job (`until_exit`) has exited by then and has no address.
+    // job has exited by then and has no address.
     let process = |name: &str| {
         scenario
             .process
             .iter()
-            .any(|p| p.name == name && !p.until_exit)
+            .any(|p| p.name == name && p.serves())
     };
-    for p in &scenario.process {
-        let names_ok = p.ports.iter().all(|n| {
-            n != "admin"
-                && !n.is_empty()
-                && n.bytes().all(|b| b.is_ascii_lowercase())
-        });
-        if !names_ok {
+    for p in scenario.process.iter().filter(|p| p.is_envoy()) {
+        if !scenario.needs(Need::Envoy) {
             bail!(
-                "[[process]] {:?}: ports are names of lower-case letters, not \"admin\": {:?}",
-                p.name,
-                p.ports
+                "[[process]] {:?} is an Envoy: it needs `needs = [\"envoy\"]`",
+                p.name
             );
-        }
-        match (&p.bin, &p.envoy) {
-            (Some(_), None) if !p.ports.is_empty() || !p.vars.is_empty() => bail!(
-                "[[process]] {:?}: ports and vars are an Envoy's; a binary takes env",
-                p.name
-            ),
-            (Some(_), None) => {}
-            (None, Some(_)) if !scenario.needs(Need::Envoy) => {
-                bail!(
-                    "[[process]] {:?} is an Envoy: it needs `needs = [\"envoy\"]`",
-                    p.name
-                )
-            }
-            (None, Some(_)) if !p.env.is_empty() || p.until_exit => bail!(
-                "[[process]] {:?} is an Envoy: its configuration file says everything; \
-                 it takes no env and is no job",
-                p.name
-            ),
-            (None, Some(_)) => {}
-            _ => bail!("[[process]] {:?} has exactly one of bin, envoy", p.name),
         }
     }
     placeholders::check_env(scenario)?;
@@ -666,7 +593,7 @@ fn check(scenario: &Scenario) -> Result<()> {
         scenario
             .process
             .iter()
-            .any(|p| p.name == name && p.envoy.is_some())
+            .any(|p| p.name == name && p.is_envoy())
     };
     for t in &scenario.traffic {
         if let Some(to) = &t.to
@@ -685,18 +612,15 @@ fn check(scenario: &Scenario) -> Result<()> {
         }
     }
     let desktops: Vec<&Process> =
-        scenario.process.iter().filter(|p| p.desktop).collect();
+        scenario.process.iter().filter(|p| p.is_desktop()).collect();
     if desktops.is_empty() == scenario.needs(Need::Desktop) {
         bail!(
             "a [[process]] with `desktop = true` and `needs = [\"desktop\"]` go together"
         );
     }
     if let [app, ..] = desktops[..] {
-        if desktops.len() > 1 || app.bin.is_none() || app.until_exit {
-            bail!(
-                "[[process]] {:?}: one desktop app per scenario, a `bin`, not a job",
-                app.name
-            );
+        if desktops.len() > 1 {
+            bail!("[[process]] {:?}: one desktop app per scenario", app.name);
         }
         if scenario.needs(Need::Browser) {
             bail!("[[browser]] steps drive the desktop app or Chromium, not both");
@@ -752,10 +676,13 @@ fn check(scenario: &Scenario) -> Result<()> {
 }
 
 mod browser;
+pub mod cases;
 mod placeholders;
+mod process;
 pub use browser::BrowserStep;
 #[cfg(test)]
 use placeholders::placeholders;
+pub use process::{Kind, Process};
 
 #[cfg(test)]
 mod tests;

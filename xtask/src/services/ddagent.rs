@@ -9,7 +9,9 @@
 //! the Datadog receiver, not what left the services.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::process::Command;
 
+use super::{Service, Stopping, Stops};
+use crate::otlp::collector::Collector;
 use crate::otlp::received::{RequestRecord, SpanRecord, Store};
 use crate::proc::{self, Attempt, Running, Signal};
 use crate::tools::PythonTool;
@@ -393,6 +397,28 @@ pub fn parse_datagram(line: &str) -> Result<Datagram, String> {
         }
     }
     Ok(datagram)
+}
+
+impl Service for DdAgent {
+    fn stops(&self) -> Stops {
+        Stops::AfterReading
+    }
+
+    fn stop(self: Box<Self>) -> Stopping {
+        Box::pin((*self).stop())
+    }
+
+    fn read_back<'a>(
+        &'a self,
+        collector: &'a Collector,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<String>>> + Send + 'a>> {
+        Box::pin(async move {
+            self.copy_into(&collector.http_endpoint(), &collector.store)
+                .await
+                .context("reading back what the Datadog test agent received")?;
+            Ok(self.datagrams())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
+use super::{Service, Stopping, Stops};
 use crate::proc::{self, Running};
 use crate::tools::PythonTool;
 
@@ -112,5 +113,15 @@ impl Kafka {
             _process: Some(process),
             _dir: Some(dir),
         })
+    }
+}
+
+impl Service for Kafka {
+    fn stops(&self) -> Stops {
+        Stops::AfterProcesses
+    }
+
+    fn stop(self: Box<Self>) -> Stopping {
+        Box::pin(async move { drop(self) })
     }
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
+use super::{Service, Stopping, Stops};
 use crate::tools::SystemPackages;
 use crate::{proc, tools};
 
@@ -219,6 +220,22 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+/// A run's fresh database; it stays in the cluster, which ends with
+/// `verify`.
+pub struct Database {
+    pub url: String,
+}
+
+impl Service for Database {
+    fn stops(&self) -> Stops {
+        Stops::AfterProcesses
+    }
+
+    fn stop(self: Box<Self>) -> Stopping {
+        Box::pin(async {})
     }
 }
 

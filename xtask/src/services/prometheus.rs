@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use serde_json::Value;
 use tokio::process::Command;
 
+use super::{Service, Stopping, Stops};
 use crate::proc::{self, Running, Signal};
 use crate::tools::{self, SystemPackages};
 
@@ -162,6 +163,16 @@ fn parse_vector(data: &Value) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
         series.push((labels, value));
     }
     Ok(series)
+}
+
+impl Service for Prometheus {
+    fn stops(&self) -> Stops {
+        Stops::BeforeProcesses
+    }
+
+    fn stop(self: Box<Self>) -> Stopping {
+        Box::pin((*self).stop())
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
+use super::{Service, Stopping, Stops};
 use crate::proc::{self, Running};
 use crate::tools::{self, SystemPackages};
 
@@ -87,5 +88,15 @@ impl Redis {
             _process: Some(process),
             _dir: Some(dir),
         })
+    }
+}
+
+impl Service for Redis {
+    fn stops(&self) -> Stops {
+        Stops::AfterProcesses
+    }
+
+    fn stop(self: Box<Self>) -> Stopping {
+        Box::pin(async move { drop(self) })
     }
 }

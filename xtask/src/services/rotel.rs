@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use tokio::process::Command;
 
+use super::{Service, Stopping, Stops};
 use crate::proc::{self, Running, Signal};
 use crate::tools::PythonTool;
 
@@ -60,5 +61,15 @@ impl Rotel {
         self.process
             .end(Signal::Terminate, Duration::from_secs(10))
             .await;
+    }
+}
+
+impl Service for Rotel {
+    fn stops(&self) -> Stops {
+        Stops::AfterProcesses
+    }
+
+    fn stop(self: Box<Self>) -> Stopping {
+        Box::pin((*self).stop())
     }
 }

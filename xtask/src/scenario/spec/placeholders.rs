@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result, bail};
 
-use super::{ADDRESSES, PLACEHOLDERS, Scenario};
+use super::{ADDRESSES, Kind, PLACEHOLDERS, Scenario};
 use crate::repo::relative;
 use crate::services::envoy;
 
@@ -41,13 +41,13 @@ fn known(scenario: &Scenario, i: usize) -> Vec<String> {
         known.extend(need.placeholders().iter().map(|p| (*p).to_owned()));
     }
     for (j, p) in scenario.process.iter().enumerate() {
-        if p.envoy.is_some() {
-            let extra = p.ports.iter().map(|port| format!("{}.{port}", p.name));
+        if let Kind::Envoy { ports, .. } = &p.kind {
+            let extra = ports.iter().map(|port| format!("{}.{port}", p.name));
             for listener in std::iter::once(p.name.clone()).chain(extra) {
                 known.push(format!("{listener}.url"));
                 known.push(format!("{listener}.port"));
             }
-        } else if j < i && !p.until_exit {
+        } else if j < i && p.serves() {
             known.push(format!("{}.url", p.name));
             known.push(format!("{}.port", p.name));
         }
@@ -72,7 +72,12 @@ fn unknown<'a>(value: &'a str, known: &[String]) -> Option<&'a str> {
 pub(super) fn check_env(scenario: &Scenario) -> Result<()> {
     for (i, p) in scenario.process.iter().enumerate() {
         let known = known(scenario, i);
-        for (what, map) in [("env", &p.env), ("vars", &p.vars)] {
+        let vars = match &p.kind {
+            Kind::Envoy { vars, .. } => Some(vars),
+            _ => None,
+        };
+        for (what, map) in [("env", Some(&p.env)), ("vars", vars)] {
+            let Some(map) = map else { continue };
             for (key, value) in map {
                 if let Some(placeholder) = unknown(value, &known) {
                     bail!(
@@ -105,7 +110,14 @@ pub fn envoy_own(ports: &[String], vars: &BTreeMap<String, String>) -> Vec<Strin
 /// file and line.
 pub(super) fn check_envoy_configs(scenario: &Scenario, dir: &Path) -> Result<()> {
     for (i, p) in scenario.process.iter().enumerate() {
-        let Some(config) = &p.envoy else { continue };
+        let Kind::Envoy {
+            config,
+            ports,
+            vars,
+        } = &p.kind
+        else {
+            continue;
+        };
         let path = dir.join(config);
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
@@ -115,7 +127,7 @@ pub(super) fn check_envoy_configs(scenario: &Scenario, dir: &Path) -> Result<()>
             )
         })?;
         let mut known = known(scenario, i);
-        known.extend(envoy_own(&p.ports, &p.vars));
+        known.extend(envoy_own(ports, vars));
         for (n, line) in text.lines().enumerate() {
             if let Some(placeholder) = unknown(line, &known) {
                 bail!(

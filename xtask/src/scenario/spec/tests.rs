@@ -137,7 +137,12 @@ fn a_desktop_app_is_one_bin_whose_window_the_steps_drive() {
         "screenshot = \"window.png\"",
     ))
     .unwrap();
-    assert!(scenario.process[0].desktop);
+    assert_eq!(
+        scenario.process[0].kind,
+        Kind::Desktop {
+            bin: "example-app".into()
+        }
+    );
     assert_eq!(
         scenario.browser,
         vec![BrowserStep::Screenshot {
@@ -183,6 +188,11 @@ fn a_desktop_app_is_one_bin_whose_window_the_steps_drive() {
     }
     let job = desktop.replace("desktop = true", "desktop = true\nuntil_exit = true");
     let message = error(&with("\"desktop\"", &job, "click = \"#b\""));
+    assert!(message.contains("it is no job"), "{message}");
+    let two = "[[process]]\nname = \"app\"\ndesktop = true\nbin = \"example-app\"\n\
+               [[process]]\nname = \"other\"\ndesktop = true\nbin = \"example-other\"\n\
+               [expect]\nservices = [\"app\"]";
+    let message = error(&with("\"desktop\"", two, "click = \"#b\""));
     assert!(
         message.contains("one desktop app per scenario"),
         "{message}"
