@@ -38,8 +38,8 @@ const WEBKITGTK: SystemPackages = SystemPackages::apt(
     &["pkg-config", "libwebkit2gtk-4.1-dev"],
 );
 const LOAD: SystemPackages = SystemPackages::apt(
-    "wrk and taskset (the benches step)",
-    &["wrk", "util-linux"],
+    "wrk and taskset, and OpenSSL's headers for the pinned oha (the benches step)",
+    &["wrk", "util-linux", "libssl-dev", "pkg-config"],
 );
 const PYTHON: SystemPackages = SystemPackages::apt(
     "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, the interop step)",
@@ -103,7 +103,9 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement {
         packages: &LOAD,
         present: || {
-            tools::on_path("wrk").is_some() && tools::on_path("taskset").is_some()
+            tools::on_path("wrk").is_some()
+                && tools::on_path("taskset").is_some()
+                && proc::succeeds("pkg-config", &["--exists", "openssl"])
         },
     },
     Requirement {

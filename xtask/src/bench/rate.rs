@@ -22,9 +22,10 @@ const OHA: CargoTool<'static> = CargoTool {
     version: "1.16.0",
     binary: "oha",
     locked: true,
-    features: &[],
-    // Plain HTTP to 127.0.0.1 only: no TLS stack (rustls, by default, with
-    // aws-lc's C library to build).
+    // The benches speak plain HTTP to 127.0.0.1, but oha builds only with
+    // a TLS stack: the system's OpenSSL (headers from `libssl-dev`), not
+    // its default rustls, whose aws-lc C library takes minutes to build.
+    features: &["native-tls"],
     default_features: false,
     release: true,
 };
