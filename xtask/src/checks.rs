@@ -2,7 +2,7 @@
 //! (`pins`, with `binaries` and `readmes`: the examples' binary names and
 //! READMEs), generated files (`generate`, with the appendix `ecosystem`),
 //! the book's snippet rules (`snippets`, with `figures` for the numbers in
-//! its prose), Cargo's own checks (`cargo`:
+//! its prose and `shape` for the reader's shape of a chapter), Cargo's own checks (`cargo`:
 //! fmt, clippy, test), examples built outside the workspace (`standalone`),
 //! `cargo xtask run` of each example interrupted (`interrupt`), other
 //! languages' exporters against the collector (`interop`), the book's
@@ -20,6 +20,7 @@ pub mod interrupt;
 pub mod performance;
 pub mod pins;
 pub mod readmes;
+pub mod shape;
 pub mod snippets;
 pub mod stacks;
 pub mod standalone;
@@ -31,6 +32,7 @@ use crate::tools::Outcome;
 
 /// One problem in a file, with where it is (`book/src/x.md:12`): what the
 /// `snippets` step and its `figures` part report.
+#[derive(Debug)]
 pub struct Problem {
     pub at: String,
     pub message: String,

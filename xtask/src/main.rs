@@ -93,6 +93,9 @@ enum Task {
     },
     /// Build the book into target/book and check its links.
     Book,
+    /// Measure each chapter's prose: words a sentence, long sentences,
+    /// lines of code shown, and whether it is in the reader's shape.
+    Prose,
     /// Serve the book on localhost with live reload.
     Serve {
         #[arg(long, default_value_t = 3001)]
@@ -176,6 +179,7 @@ async fn run(task: Task) -> Result<()> {
             docker::run(action, name.as_deref())
         }
         Task::Book => book::build(),
+        Task::Prose => checks::shape::print(),
         Task::Serve { port } => book::serve(port),
         Task::Bench(command) => bench::cli::run(command).await,
     }

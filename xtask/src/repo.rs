@@ -72,6 +72,11 @@ impl Example {
         generated_dir().join(format!("{}.svg", self.slug))
     }
 
+    /// `book/src/generated/<slug>.map.svg`: the same run's service map.
+    pub fn map_path(&self) -> PathBuf {
+        generated_dir().join(format!("{}.map.svg", self.slug))
+    }
+
     /// The example's `Cargo.toml` and those of packages nested in it (a
     /// front end, a second service, a crate that must lack a feature).
     pub fn manifests(&self) -> Result<Vec<PathBuf>> {

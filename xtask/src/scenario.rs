@@ -20,7 +20,7 @@ pub mod traffic;
 use anyhow::{Context as _, Result, bail};
 
 use crate::builds;
-use crate::otlp::waterfall;
+use crate::otlp::{map, waterfall};
 use crate::repo::{self, Example, relative};
 use crate::services::{self, Need, docker};
 use crate::tools::Outcome;
@@ -280,6 +280,13 @@ async fn run_example(
         true,
     )?;
     keep_screenshots(example, scenario, options.bless)?;
+    // The services and the calls between them, from every span of the run.
+    let all: Vec<_> = first.received.spans.iter().collect();
+    let map = map::render(
+        &all,
+        &format!("{}: services and the calls between them", example.slug),
+    );
+    snapshot::compare_or_bless(&example.map_path(), &map, options.bless, false)?;
     // Concurrent siblings finish in either order: their bars may swap, the
     // rows may not.
     let drawn =

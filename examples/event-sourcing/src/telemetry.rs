@@ -195,6 +195,7 @@ pub struct Extensions {
 // ANCHOR_END: extensions
 
 // ANCHOR: init_with
+// ANCHOR: init_with_fn
 /// As [`init`], with the service's [`Extensions`].
 pub fn init_with(
     default_service_name: &'static str,
@@ -234,6 +235,7 @@ pub fn init_with(
         providers: Some(built.providers),
     })
 }
+// ANCHOR_END: init_with_fn
 
 /// A `tracing` layer, boxed, for a subscriber someone else builds.
 pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
@@ -294,6 +296,7 @@ struct Built {
     logs: bool,
 }
 
+// ANCHOR: providers
 /// The propagators, then (unless `OTEL_SDK_DISABLED`) the three providers,
 /// installed as the global ones.
 fn providers(
@@ -357,7 +360,9 @@ fn providers(
         logs,
     }))
 }
+// ANCHOR_END: providers
 
+// ANCHOR: layers
 /// `tracing` spans as OpenTelemetry spans, those [`export_filter`] passes.
 fn span_layer<S>(
     tracer: &SdkTracerProvider,
@@ -393,6 +398,7 @@ where
 {
     OpenTelemetryTracingBridge::new(logger).with_filter(filter)
 }
+// ANCHOR_END: layers
 // ANCHOR_END: init_with
 
 /// Whether a signal is exported: `otlp` (or unset), or `none`.

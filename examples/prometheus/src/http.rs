@@ -196,12 +196,14 @@ impl TracedClient {
         if resend_count > 0 {
             span.record(HTTP_REQUEST_RESEND_COUNT, i64::from(resend_count));
         }
+        // ANCHOR: inject
         global::get_text_map_propagator(|propagator| {
             propagator.inject_context(
                 &span.context(),
                 &mut HeaderInjector(request.headers_mut()),
             )
         });
+        // ANCHOR_END: inject
         let call = async {
             let result = self.inner.execute(request).await;
             let span = Span::current();

@@ -1,8 +1,9 @@
 //! The book's snippet rules: every include resolves to a non-empty anchor,
 //! every `rust`/`toml` fence is either an include of a compiled file or an
 //! inline snippet the book crate compiles, and `ignore`/`no_run`/
-//! `compile_fail` fences need a reason in the allowlist; and every figure in
-//! the prose names its command (`figures`). Messages are `file:line`.
+//! `compile_fail` fences need a reason in the allowlist; every figure in
+//! the prose names its command (`figures`); and every chapter is in the
+//! reader's shape or on the way there (`shape`). Messages are `file:line`.
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,7 @@ pub fn check(rustfmt: Option<&Path>) -> Result<Vec<Problem>> {
         pages.push((relative(&chapter), text));
     }
     problems.extend(super::figures::check(&pages)?);
+    problems.extend(super::shape::check(&pages)?);
     Ok(problems)
 }
 
@@ -320,7 +322,7 @@ fn unformatted(rustfmt: &Path, body: &[&str]) -> Option<String> {
 
 /// The lines an include shows, with their line numbers in the target file
 /// (anchor marker lines, which mdBook drops, left out).
-fn included_lines(
+pub(super) fn included_lines(
     dir: &Path,
     spec: &str,
 ) -> Option<(PathBuf, Vec<(usize, String)>)> {
