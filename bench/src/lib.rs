@@ -5,7 +5,7 @@
 //! OpenTelemetry reporter, and nothing at all.
 //!
 //! Routes: `GET /hello` is the quickstart's handler (a log line and a JSON
-//! body); `GET /work` does a fixed amount of CPU work first, about 200 µs on
+//! body); `GET /work` does a fixed amount of CPU work first, about 190 µs on
 //! the machine the book measures on, so that the telemetry's cost can be
 //! read beside a handler that does something.
 
@@ -27,7 +27,7 @@ pub mod telemetry;
 /// The name every instrumentation gives the service.
 pub const SERVICE_NAME: &str = "telemetry-cost";
 
-/// Rounds of [`busy`] in `/work`: about 200 µs of one core of the machine
+/// Rounds of [`busy`] in `/work`: about 190 µs of one core of the machine
 /// the book's figures were measured on (`cargo xtask bench overhead`
 /// prints the CPU time per request it really took).
 pub const WORK_ROUNDS: u64 = 100_000;

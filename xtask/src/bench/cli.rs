@@ -58,7 +58,7 @@ pub enum Target {
         /// saturation.
         #[arg(long, default_value_t = 10_000)]
         hello_rate: u64,
-        /// The fixed rate for `GET /work` (about 200 µs of CPU each).
+        /// The fixed rate for `GET /work` (about 190 µs of CPU each).
         #[arg(long, default_value_t = 2_500)]
         work_rate: u64,
         /// Write the figures into the book (`book/src/generated/overhead.*`).
@@ -73,7 +73,7 @@ pub enum Target {
         /// collector-down, api, fastrace.
         #[arg(long, default_value = "all")]
         mode: String,
-        /// The handler: `/hello`, or `/work` (about 200 µs of CPU).
+        /// The handler: `/hello`, or `/work` (about 190 µs of CPU).
         #[arg(long, default_value = "/hello")]
         path: String,
         /// Requests per second (oha).

@@ -5,7 +5,7 @@
 //! collector share the second, so the collector's decoding is not counted
 //! as the service's cost. The modes are the same release binary with
 //! different variables, alternating rounds, on two handlers: `/hello`, and
-//! `/work` that does about 200 µs of CPU work first. Each mode is loaded
+//! `/work` that does about 190 µs of CPU work first. Each mode is loaded
 //! twice: to saturation by wrk (requests/s, the service's CPU time per
 //! request), then at a fixed rate below every mode's saturation by oha
 //! (`rate`: CPU time per request, p50 and p99). CPU time is read from
