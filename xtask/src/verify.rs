@@ -284,7 +284,10 @@ async fn run_step(
             Some(missing) => Ok(Outcome::Skipped(missing)),
             None => interop::run().await.map(|()| Outcome::Passed),
         },
-        Step::Book => book::build().map(|()| Outcome::Passed),
+        Step::Book => {
+            book::build()?;
+            book::pages::check(&crate::repo::target_dir().join("book")).await
+        }
         Step::Workflows => {
             let (all, per_package) = (all_step_names(), per_package_step_names());
             checks::workflows::run(&checks::workflows::Steps {

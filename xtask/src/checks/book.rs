@@ -11,6 +11,8 @@ use crate::tools::CargoTool;
 /// The `mdbook` release the book is built with, installed on first use.
 pub const MDBOOK_VERSION: &str = "0.5.4";
 
+pub mod pages;
+
 /// The pinned `mdbook`, installed into `target/tools` when missing.
 pub fn mdbook() -> Result<PathBuf> {
     CargoTool {

@@ -241,6 +241,31 @@ impl Browser {
         }
     }
 
+    /// Runs `script` (a function body) in the page; what it returns.
+    pub async fn execute(&self, script: &str) -> Result<Value> {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
+    }
+
+    /// The page's console errors since the last call: Chromium's `SEVERE`
+    /// entries (an uncaught exception, a resource that failed to load).
+    pub async fn console_errors(&self) -> Result<Vec<String>> {
+        let entries = self
+            .call("POST", "/se/log", json!({ "type": "browser" }))
+            .await?;
+        Ok(entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"].as_str() == Some("SEVERE"))
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
+    }
+
     /// The page's console messages so far, for error messages.
     pub async fn console(&self) -> String {
         let Ok(entries) = self
