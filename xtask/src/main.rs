@@ -95,7 +95,11 @@ enum Task {
     Book,
     /// Measure each chapter's prose: words a sentence, long sentences,
     /// lines of code shown, and whether it is in the reader's shape.
-    Prose,
+    Prose {
+        /// Another copy of `book/src` to measure (an older commit's).
+        #[arg(long)]
+        src: Option<std::path::PathBuf>,
+    },
     /// Serve the book on localhost with live reload.
     Serve {
         #[arg(long, default_value_t = 3001)]
@@ -179,7 +183,7 @@ async fn run(task: Task) -> Result<()> {
             docker::run(action, name.as_deref())
         }
         Task::Book => book::build(),
-        Task::Prose => checks::shape::print(),
+        Task::Prose { src } => checks::shape::print(src.as_deref()),
         Task::Serve { port } => book::serve(port),
         Task::Bench(command) => bench::cli::run(command).await,
     }

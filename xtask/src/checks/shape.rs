@@ -27,7 +27,7 @@ use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 use regex::Regex;
 
 use super::Problem;
-use crate::repo::{self, relative};
+use crate::repo;
 
 /// The chapters not yet in the reader's shape.
 pub const PENDING: &str = "book/reshape-pending.toml";
@@ -426,24 +426,45 @@ fn chapter_name(file: &str) -> &str {
     file.strip_prefix("book/src/").unwrap_or(file)
 }
 
-/// `cargo xtask prose`: every chapter's measures, the pending ones marked.
-pub fn print() -> Result<()> {
-    let src = repo::root().join("book/src");
-    let pending: Pending =
-        toml::from_str(&std::fs::read_to_string(repo::root().join(PENDING))?)?;
+/// `cargo xtask prose`: every chapter's measures, the pending ones marked;
+/// those of another copy of the book's sources with `src` (an older
+/// commit's, say: `git archive COMMIT book examples | tar -x -C DIR`).
+pub fn print(src: Option<&Path>) -> Result<()> {
+    let default = repo::root().join("book/src");
+    let src = src.unwrap_or(&default);
+    // Another copy has no pending list of ours.
+    let pending: Pending = match src == default {
+        true => {
+            toml::from_str(&std::fs::read_to_string(repo::root().join(PENDING))?)?
+        }
+        false => Pending {
+            chapters: Vec::new(),
+        },
+    };
     println!(
         "{:<44} {:>9} {:>6} {:>5} {:>6}  shape",
         "chapter", "sentences", "words/s", ">40", "code"
     );
     let (mut sentences, mut words, mut long, mut code) = (0, 0, 0, 0);
-    for chapter in super::snippets::chapters()? {
-        let file = relative(&chapter);
-        let name = chapter_name(&file).to_owned();
+    let mut chapters: Vec<std::path::PathBuf> = walkdir::WalkDir::new(src)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(walkdir::DirEntry::into_path)
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .filter(|p| !p.starts_with(src.join("generated")))
+        .collect();
+    chapters.sort();
+    for chapter in chapters {
+        let name = chapter
+            .strip_prefix(src)
+            .unwrap_or(&chapter)
+            .to_string_lossy()
+            .into_owned();
         if name == "SUMMARY.md" {
             continue;
         }
         let text = std::fs::read_to_string(&chapter)?;
-        let m = measure(chapter.parent().unwrap_or(&src), &text);
+        let m = measure(chapter.parent().unwrap_or(src), &text);
         let state = match (
             pending.chapters.contains(&name),
             problems_of(&name, &m).len(),
