@@ -12,6 +12,7 @@
 pub mod binaries;
 pub mod book;
 pub mod cargo;
+pub mod diagrams;
 pub mod ecosystem;
 pub mod figures;
 pub mod generate;

@@ -4,6 +4,7 @@
 mod bench;
 mod builds;
 mod checks;
+mod diagram;
 mod otlp;
 mod proc;
 mod repo;

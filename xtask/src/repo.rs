@@ -109,7 +109,8 @@ impl Example {
     }
 }
 
-fn generated_dir() -> PathBuf {
+/// `book/src/generated`: what the xtask writes for the chapters to include.
+pub fn generated_dir() -> PathBuf {
     root().join("book/src/generated")
 }
 

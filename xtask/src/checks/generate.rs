@@ -63,6 +63,7 @@ pub fn all() -> Result<Vec<Generated>> {
             content: own_namespaces()?,
         },
     ];
+    files.extend(super::diagrams::all()?);
     if let Some(record) = performance::read()? {
         files.push(Generated {
             path: repo::root().join(performance::TABLE),
