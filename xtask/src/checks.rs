@@ -16,6 +16,7 @@ pub mod diagrams;
 pub mod ecosystem;
 pub mod figures;
 pub mod generate;
+pub mod includes;
 pub mod interop;
 pub mod interrupt;
 pub mod performance;

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 
-use super::generate::Generated;
 use crate::diagram::{self, Arrow, Diagram, Line};
 use crate::repo::{self, relative};
 
@@ -54,8 +53,8 @@ fn solid() -> Line {
     Line::Solid
 }
 
-/// Every description's picture.
-pub fn all() -> Result<Vec<Generated>> {
+/// Every description's picture: where it goes, and its SVG.
+pub fn all() -> Result<Vec<(PathBuf, String)>> {
     let dir = repo::root().join(DIR);
     let mut found: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
@@ -77,10 +76,10 @@ pub fn all() -> Result<Vec<Generated>> {
         let svg = render(&text).with_context(|| {
             format!("{} is not a valid diagram", relative(&path))
         })?;
-        out.push(Generated {
-            path: repo::generated_dir().join(format!("{stem}.diagram.svg")),
-            content: svg,
-        });
+        out.push((
+            repo::generated_dir().join(format!("{stem}.diagram.svg")),
+            svg,
+        ));
     }
     Ok(out)
 }

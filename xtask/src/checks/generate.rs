@@ -63,7 +63,11 @@ pub fn all() -> Result<Vec<Generated>> {
             content: own_namespaces()?,
         },
     ];
-    files.extend(super::diagrams::all()?);
+    files.extend(
+        super::diagrams::all()?
+            .into_iter()
+            .map(|(path, content)| Generated { path, content }),
+    );
     if let Some(record) = performance::read()? {
         files.push(Generated {
             path: repo::root().join(performance::TABLE),

@@ -250,7 +250,7 @@ fn code_lines(dir: &Path, text: &str) -> usize {
             Event::Text(body) if counting => {
                 for line in body.lines() {
                     total += match include_spec(line) {
-                        Some(spec) => super::snippets::included_lines(dir, spec)
+                        Some(spec) => super::includes::included_lines(dir, spec)
                             .map_or(1, |(_, lines)| lines.len()),
                         None => 1,
                     };

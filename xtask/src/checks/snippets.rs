@@ -11,6 +11,7 @@ use anyhow::{Context as _, Result};
 use pulldown_cmark::{CodeBlockKind, Event, Parser, Tag, TagEnd};
 
 use super::Problem;
+use super::includes::{included_lines, is_anchor_line};
 use crate::repo::{self, relative};
 use crate::tools::{self, Outcome};
 
@@ -320,39 +321,6 @@ fn unformatted(rustfmt: &Path, body: &[&str]) -> Option<String> {
     ))
 }
 
-/// The lines an include shows, with their line numbers in the target file
-/// (anchor marker lines, which mdBook drops, left out).
-pub(super) fn included_lines(
-    dir: &Path,
-    spec: &str,
-) -> Option<(PathBuf, Vec<(usize, String)>)> {
-    let (path, anchor) = match spec.rsplit_once(':') {
-        Some((path, anchor)) => (path, Some(anchor)),
-        None => (spec, None),
-    };
-    let target = normalise(&dir.join(path));
-    let text = std::fs::read_to_string(&target).ok()?;
-    let numbered = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let lines: Vec<(usize, String)> = match anchor {
-        None => numbered
-            .filter(|(_, l)| !l.contains("ANCHOR"))
-            .map(|(n, l)| (n, l.to_owned()))
-            .collect(),
-        Some(anchor) => {
-            let start = format!("ANCHOR: {anchor}");
-            let end = format!("ANCHOR_END: {anchor}");
-            numbered
-                .skip_while(|(_, l)| !is_anchor_line(l, &start))
-                .skip(1)
-                .take_while(|(_, l)| !is_anchor_line(l, &end))
-                .filter(|(_, l)| !l.contains("ANCHOR"))
-                .map(|(n, l)| (n, l.to_owned()))
-                .collect()
-        }
-    };
-    Some((target, lines))
-}
-
 /// `path` or `path:anchor` (mdBook also allows line ranges, which drift: refused).
 fn check_include(dir: &Path, spec: &str) -> Result<(), String> {
     let (path, anchor) = match spec.rsplit_once(':') {
@@ -402,29 +370,6 @@ fn check_include(dir: &Path, spec: &str) -> Result<(), String> {
             relative(&target)
         )),
     }
-}
-
-/// `a/b/../c` as `a/c`, without touching the file system.
-fn normalise(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::ParentDir if out.file_name().is_some() => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-fn is_anchor_line(line: &str, marker: &str) -> bool {
-    line.trim_end().ends_with(marker)
-        && line.find(marker).is_some_and(|i| {
-            let before = line[..i].trim();
-            before == "//" || before == "#" || before == "<!--" || before.is_empty()
-        })
 }
 
 #[cfg(test)]
