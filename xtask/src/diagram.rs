@@ -57,7 +57,15 @@ pub struct Diagram {
 
 const BOX_WIDTH: u32 = 170;
 const BOX_HEIGHT: u32 = 36;
+/// The narrowest gap between columns; a long label widens it.
 const COLUMN_GAP: u32 = 120;
+/// About how wide a character of an arrow's label is.
+const LABEL_CHAR: u32 = 6;
+/// A white outline under a label, so that a line it crosses does not
+/// cross its letters.
+const HALO: &str = " stroke=\"#ffffff\" stroke-width=\"3\" paint-order=\"stroke\"";
+/// How far apart arrows between the same two boxes are drawn.
+const PARALLEL: i64 = 18;
 const ROW_GAP: u32 = 34;
 const MARGIN: u32 = 16;
 const TITLE: u32 = 30;
@@ -67,20 +75,26 @@ const LEGEND_LINE: u32 = 16;
 pub fn render(diagram: &Diagram) -> String {
     let names: BTreeSet<String> = diagram.boxes.keys().cloned().collect();
     let columns = columns(&names, &diagram.arrows);
+    let longest = diagram
+        .arrows
+        .iter()
+        .map(|a| a.label.chars().count() as u32)
+        .max()
+        .unwrap_or(0);
+    let gap = COLUMN_GAP.max(longest * LABEL_CHAR + 24);
     let mut placed: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
     let mut rows_in: BTreeMap<usize, u32> = BTreeMap::new();
     for (name, column) in &columns {
         let row = rows_in.entry(*column).or_default();
-        let x = MARGIN + *column as u32 * (BOX_WIDTH + COLUMN_GAP);
+        let x = MARGIN + *column as u32 * (BOX_WIDTH + gap);
         let y = MARGIN + TITLE + *row * (BOX_HEIGHT + ROW_GAP);
         placed.insert(name.as_str(), (x, y));
         *row += 1;
     }
     let width_columns = columns.values().max().map_or(1, |c| c + 1) as u32;
     let height_rows = rows_in.values().max().copied().unwrap_or(1).max(1);
-    let width =
-        (2 * MARGIN + width_columns * BOX_WIDTH + (width_columns - 1) * COLUMN_GAP)
-            .max(460);
+    let width = (2 * MARGIN + width_columns * BOX_WIDTH + (width_columns - 1) * gap)
+        .max(460);
     let legend = 20 + LEGEND_LINE * diagram.legend.len() as u32 + 2;
     let height = MARGIN + TITLE + height_rows * (BOX_HEIGHT + ROW_GAP) + legend;
     let title = escape_xml(&diagram.title);
@@ -105,14 +119,16 @@ pub fn render(diagram: &Diagram) -> String {
             continue;
         };
         let style = arrow.line.style();
-        let (x1, y1) = (fx + BOX_WIDTH, fy + BOX_HEIGHT / 2);
-        let (x2, y2) = (tx, ty + BOX_HEIGHT / 2);
-        // Labels of arrows that share a path are stacked.
-        let offset = 12
-            * (arrows[..i]
-                .iter()
-                .filter(|a| a.from == arrow.from && a.to == arrow.to)
-                .count() as u32);
+        // Arrows between the same two boxes are drawn side by side, each
+        // with its label above it.
+        let parallel = |a: &&Arrow| a.from == arrow.from && a.to == arrow.to;
+        let before = arrows[..i].iter().filter(parallel).count() as i64;
+        let all = arrows.iter().filter(parallel).count() as i64;
+        let shift =
+            |y: u32| (i64::from(y) + PARALLEL * (2 * before - (all - 1)) / 2) as u32;
+        let offset = 12 * before as u32;
+        let (x1, y1) = (fx + BOX_WIDTH, shift(fy + BOX_HEIGHT / 2));
+        let (x2, y2) = (tx, shift(ty + BOX_HEIGHT / 2));
         if x2 > x1 {
             let _ = writeln!(
                 svg,
@@ -121,9 +137,9 @@ pub fn render(diagram: &Diagram) -> String {
             );
             let _ = writeln!(
                 svg,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\"{HALO}>{}</text>",
                 (x1 + x2) / 2,
-                (y1 + y2) / 2 - 5 + offset,
+                (y1 + y2) / 2 - 5,
                 escape_xml(&arrow.label)
             );
         } else {
@@ -137,7 +153,7 @@ pub fn render(diagram: &Diagram) -> String {
             );
             let _ = writeln!(
                 svg,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"11\"{HALO}>{}</text>",
                 (sx + ex) / 2 + 24,
                 low - 2 + offset,
                 escape_xml(&arrow.label)
