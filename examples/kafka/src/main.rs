@@ -40,6 +40,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let topic = env_or("ORDERS_TOPIC", "orders");
     let telemetry = telemetry::init(SERVICE_NAME)?;
     let meter = opentelemetry::global::meter(SERVICE_NAME);
+    // ANCHOR: startup
     topics::ensure(&brokers, &[(&topic, 2), (&topics::dead_letters(&topic), 1)])
         .await
         .map_err(|e| format!("KAFKA_BROKERS={brokers:?}: {e}"))?;
@@ -47,6 +48,7 @@ async fn run() -> Result<(), Box<dyn Error>> {
     let router = Router::new()
         .route("/orders", post(place))
         .with_state((producer, topic));
+    // ANCHOR_END: startup
     let listener = server::listen(DEFAULT_PORT).await?;
     axum::serve(listener, example_kafka::http::instrument(router, &meter))
         .with_graceful_shutdown(server::shutdown_signal())
