@@ -122,7 +122,11 @@ fn build(example: &Example) -> Result<()> {
         args.extend(["--package", package.as_str()]);
     }
     proc::run("cargo", &args)?;
-    web::build(&web::front_ends(example)?, web::DEV_PROFILE)?;
+    web::build(
+        &web::front_ends(example)?,
+        web::DEV_PROFILE,
+        web::Lints::Warn,
+    )?;
     Ok(())
 }
 

@@ -154,7 +154,8 @@ pub fn build(
             front_ends.extend(web::front_ends(example)?);
         }
     }
-    for built in web::build(&front_ends, web::DEV_PROFILE)? {
+    // Linted as the `standalone` step linted them, so that build is reused.
+    for built in web::build(&front_ends, web::DEV_PROFILE, web::Lints::Deny)? {
         println!(
             "  {}: {} bytes of wasm, {} gzipped (profile {}; the book's sizes: `cargo xtask web`)",
             built.package,

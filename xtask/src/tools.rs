@@ -2,7 +2,10 @@
 //! it installs into `target/tools` (from crates.io with `cargo install`, or
 //! from PyPI into a venv), and what a step reports when a program is missing.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{Context as _, Result, bail};
 
@@ -71,16 +74,18 @@ pub fn dir() -> PathBuf {
 
 /// A binary from crates.io at a pinned version, `cargo install`ed into
 /// `target/tools/bin`.
-pub struct CargoTool<'a> {
-    pub krate: &'a str,
-    pub version: &'a str,
+#[derive(Debug, Clone)]
+pub struct CargoTool {
+    pub krate: &'static str,
+    /// The version, as a constant, or as read from `Cargo.lock`.
+    pub version: Cow<'static, str>,
     /// The binary the crate installs.
-    pub binary: &'a str,
+    pub binary: &'static str,
     /// `--locked`: use the crate's own lock file. Off only where that lock
     /// names a version the registry no longer serves.
     pub locked: bool,
     /// Cargo features to enable (`--features`), e.g. a storage engine.
-    pub features: &'a [&'a str],
+    pub features: &'static [&'static str],
     /// The crate's default features; off (`--no-default-features`) where
     /// they pull in what no step uses (a TLS stack, say, whose C
     /// cryptography library takes minutes to build).
@@ -91,7 +96,7 @@ pub struct CargoTool<'a> {
     pub release: bool,
 }
 
-impl CargoTool<'_> {
+impl CargoTool {
     /// Where it is installed: `target/tools`, or `target/tools/debug` for
     /// a debug build, so that an optimised one is never taken for it.
     fn root(&self) -> PathBuf {
@@ -101,17 +106,24 @@ impl CargoTool<'_> {
         }
     }
 
-    /// The binary, installed first if `binary --version` does not name the version.
-    pub fn install(&self) -> Result<PathBuf> {
-        let binary = self.root().join("bin").join(self.binary);
-        let installed = std::process::Command::new(&binary)
+    fn binary_path(&self) -> PathBuf {
+        self.root().join("bin").join(self.binary)
+    }
+
+    /// Whether `binary --version` names the pinned version.
+    fn installed(&self) -> bool {
+        std::process::Command::new(self.binary_path())
             .arg("--version")
             .output()
             .is_ok_and(|o| {
-                String::from_utf8_lossy(&o.stdout).contains(self.version)
-            });
-        if installed {
-            return Ok(binary);
+                String::from_utf8_lossy(&o.stdout).contains(&*self.version)
+            })
+    }
+
+    /// The binary, installed first if `binary --version` does not name the version.
+    pub fn install(&self) -> Result<PathBuf> {
+        if self.installed() {
+            return Ok(self.binary_path());
         }
         println!(
             "installing {} {} into {} (once)",
@@ -119,42 +131,175 @@ impl CargoTool<'_> {
             self.version,
             self.root().display()
         );
-        let root = self.root().to_string_lossy().into_owned();
-        let version = format!("={}", self.version);
-        let mut args = vec![
-            "install",
-            self.krate,
-            "--version",
-            &version,
-            "--root",
-            &root,
-            "--quiet",
-        ];
-        if self.locked {
-            args.push("--locked");
-        }
-        if !self.release {
-            args.push("--debug");
-        }
-        if !self.default_features {
-            args.push("--no-default-features");
-        }
-        let features = self.features.join(",");
-        if !features.is_empty() {
-            args.extend(["--features", &features]);
-        }
-        // A debug build without debug information: nobody steps through
-        // these tools, and a debugger's tables double their link time.
-        let debug_info = if self.release { None } else { Some("0") };
-        let env: Vec<(&str, &str)> = debug_info
-            .map(|d| ("CARGO_PROFILE_DEV_DEBUG", d))
-            .into_iter()
-            .collect();
+        let (args, env) = self.command();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         proc::run_with_env("cargo", &args, &env).with_context(|| {
             format!("installing {} failed; it needs crates.io", self.krate)
         })?;
-        Ok(binary)
+        Ok(self.binary_path())
     }
+
+    /// `cargo install`'s arguments and environment.
+    fn command(&self) -> (Vec<String>, Vec<(&'static str, &'static str)>) {
+        let mut args: Vec<String> = ["install", self.krate, "--version"]
+            .map(String::from)
+            .into();
+        args.push(format!("={}", self.version));
+        args.push("--root".into());
+        args.push(self.root().to_string_lossy().into_owned());
+        // A build directory of the tools' own: Cargo locks a build
+        // directory while it builds in it, and a tool installed in the
+        // background must never hold up the steps' builds.
+        args.push("--target-dir".into());
+        args.push(dir().join("build").to_string_lossy().into_owned());
+        args.push("--quiet".into());
+        if self.locked {
+            args.push("--locked".into());
+        }
+        if !self.release {
+            args.push("--debug".into());
+        }
+        if !self.default_features {
+            args.push("--no-default-features".into());
+        }
+        if !self.features.is_empty() {
+            args.push("--features".into());
+            args.push(self.features.join(","));
+        }
+        // A debug build without debug information: nobody steps through
+        // these tools, and a debugger's tables double their link time.
+        let env = match self.release {
+            true => Vec::new(),
+            false => vec![("CARGO_PROFILE_DEV_DEBUG", "0")],
+        };
+        (args, env)
+    }
+}
+
+/// Pinned tools that later steps need, installed on a thread of their own
+/// while the steps before them run. The installs run under `nice -n 19`:
+/// they take only the CPU time the steps leave idle (the scenarios, which
+/// mostly wait on their processes, leave most of a core), so on a cold
+/// machine the minutes they take overlap the steps instead of adding to
+/// them. Their output goes to `target/tools/prefetch.log`. A step that
+/// needs a tool waits for its install to end ([`Prefetch::wait_for`]), then
+/// calls [`CargoTool::install`] as always: that finds the binary, or, if
+/// the background install failed, installs it in the foreground, where its
+/// errors show.
+pub struct Prefetch {
+    shared: Arc<PrefetchState>,
+}
+
+#[derive(Default)]
+struct PrefetchState {
+    /// The binaries not yet attempted, or being installed.
+    pending: Mutex<Vec<PathBuf>>,
+    ended: Condvar,
+    /// The process group of the `cargo install` running now, stopped when
+    /// verify ends first.
+    group: Mutex<Option<i32>>,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Prefetch {
+    /// Starts installing those of `tools` that are not installed, in order.
+    pub fn start(tools: Vec<CargoTool>) -> Prefetch {
+        let missing: Vec<CargoTool> =
+            tools.into_iter().filter(|t| !t.installed()).collect();
+        let shared = Arc::new(PrefetchState {
+            pending: Mutex::new(
+                missing.iter().map(CargoTool::binary_path).collect(),
+            ),
+            ..PrefetchState::default()
+        });
+        if missing.is_empty() {
+            return Prefetch { shared };
+        }
+        let log = dir().join("prefetch.log");
+        let names: Vec<String> = missing
+            .iter()
+            .map(|t| format!("{} {}", t.krate, t.version))
+            .collect();
+        println!(
+            "installing {} in the background, at the lowest CPU priority (log: {})",
+            names.join(", "),
+            log.display()
+        );
+        let state = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            for tool in missing {
+                if !state.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    // A failure is left for the foreground install to show.
+                    let _ = install_niced(&tool, &log, &state);
+                }
+                let path = tool.binary_path();
+                state.pending.lock().unwrap().retain(|p| *p != path);
+                state.ended.notify_all();
+            }
+        });
+        Prefetch { shared }
+    }
+
+    /// Waits until `tool`'s background install, if it has one, has ended.
+    pub fn wait_for(&self, tool: &CargoTool) {
+        let path = tool.binary_path();
+        let mut pending = self.shared.pending.lock().unwrap();
+        if pending.contains(&path) {
+            println!(
+                "waiting for {} {}, installing in the background",
+                tool.krate, tool.version
+            );
+        }
+        while pending.contains(&path) {
+            pending = self.shared.ended.wait(pending).unwrap();
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    /// Stops a background install still running when verify ends.
+    fn drop(&mut self) {
+        self.shared
+            .stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(group) = *self.shared.group.lock().unwrap() {
+            // The whole group: cargo and the compilers it started.
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(group),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+}
+
+/// `nice -n 19 cargo install ...` for `tool`, its output appended to `log`.
+fn install_niced(tool: &CargoTool, log: &Path, state: &PrefetchState) -> Result<()> {
+    std::fs::create_dir_all(dir())?;
+    let out = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let (args, env) = tool.command();
+    let mut child = std::process::Command::new("nice")
+        .args(["-n", "19", "cargo"])
+        .args(&args)
+        .envs(env)
+        .current_dir(repo::root())
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .context("cannot run nice")?;
+    let group = i32::try_from(child.id()).context("a process id fits an i32")?;
+    *state.group.lock().unwrap() = Some(group);
+    let status = child.wait();
+    state.group.lock().unwrap().take();
+    let status = status?;
+    if !status.success() {
+        bail!("cargo install {} exited with {status}", tool.krate);
+    }
+    Ok(())
 }
 
 /// What to install for the Python tools.

@@ -12,7 +12,7 @@ use crate::checks::{self, book, cargo, generate, interop, pins, snippets, stacks
 use crate::repo::{self, Chosen, Selection};
 use crate::scenario;
 use crate::services::{self, docker};
-use crate::tools::Outcome;
+use crate::tools::{CargoTool, Outcome, Prefetch};
 
 /// The steps, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -141,6 +141,12 @@ pub async fn run(options: &Options) -> Result<()> {
             packages.join(", ")
         );
     }
+    // The pinned tools later steps need, installed while earlier ones run.
+    let mut tools: Vec<(Step, CargoTool)> = Vec::new();
+    for step in &steps {
+        tools.extend(step_tools(*step, &chosen)?.into_iter().map(|t| (*step, t)));
+    }
+    let prefetch = Prefetch::start(tools.iter().map(|(_, t)| t.clone()).collect());
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     let total = Instant::now();
@@ -150,6 +156,9 @@ pub async fn run(options: &Options) -> Result<()> {
         let n = format!("[{}/{}]", i + 1, steps.len());
         println!("\n{n} {} ...", step.name());
         let started = Instant::now();
+        for (_, tool) in tools.iter().filter(|(s, _)| s == step) {
+            prefetch.wait_for(tool);
+        }
         let outcome = run_step(*step, options, &chosen, &shared).await;
         let seconds = started.elapsed().as_secs_f64();
         let result = match &outcome {
@@ -242,6 +251,27 @@ fn names(steps: &[Step]) -> String {
         .map(|s| s.name())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The pinned tools `step` installs on first use, for [`Prefetch`].
+fn step_tools(step: Step, chosen: &Chosen) -> Result<Vec<CargoTool>> {
+    Ok(match step {
+        Step::Scenarios | Step::Run => {
+            let mut front_ends = false;
+            for example in &chosen.examples {
+                front_ends |= !crate::web::front_ends(example)?.is_empty();
+            }
+            match front_ends {
+                true => vec![crate::web::wasm_bindgen_tool()?],
+                false => Vec::new(),
+            }
+        }
+        Step::Benches => {
+            vec![crate::bench::rate::oha_tool(crate::bench::Build::Debug)]
+        }
+        Step::Book => vec![book::mdbook_tool()],
+        _ => Vec::new(),
+    })
 }
 
 /// One step: a call into the part that does it.

@@ -6,6 +6,7 @@
 //! coordinated omission (`--latency-correction`): a request that waited
 //! for a slow one counts from when it should have been sent.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,9 +18,9 @@ use super::load::Measured;
 use crate::proc;
 use crate::tools::CargoTool;
 
-const OHA: CargoTool<'static> = CargoTool {
+const OHA: CargoTool = CargoTool {
     krate: "oha",
-    version: "1.16.0",
+    version: Cow::Borrowed("1.16.0"),
     binary: "oha",
     locked: true,
     // The benches speak plain HTTP to 127.0.0.1, but oha builds only with
@@ -35,11 +36,15 @@ const OHA: CargoTool<'static> = CargoTool {
 /// load and its speed is not judged (it builds in a fraction of the time,
 /// and into a directory of its own, so a measurement never uses it).
 pub fn oha(build: super::Build) -> Result<PathBuf> {
+    oha_tool(build).install()
+}
+
+/// The pinned `oha` for `build`, not installed yet.
+pub fn oha_tool(build: super::Build) -> CargoTool {
     CargoTool {
         release: build == super::Build::Release,
         ..OHA
     }
-    .install()
 }
 
 /// `GET url` at `rate` requests/s over `connections` for `seconds`, from

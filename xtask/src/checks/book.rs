@@ -15,9 +15,14 @@ pub mod pages;
 
 /// The pinned `mdbook`, installed into `target/tools` when missing.
 pub fn mdbook() -> Result<PathBuf> {
+    mdbook_tool().install()
+}
+
+/// The pinned `mdbook`, not installed yet.
+pub fn mdbook_tool() -> CargoTool {
     CargoTool {
         krate: "mdbook",
-        version: MDBOOK_VERSION,
+        version: std::borrow::Cow::Borrowed(MDBOOK_VERSION),
         binary: "mdbook",
         locked: true,
         features: &[],
@@ -26,7 +31,6 @@ pub fn mdbook() -> Result<PathBuf> {
         // compiles in a fraction of an optimised build's time.
         release: false,
     }
-    .install()
 }
 
 /// Builds the book into `target/book`.

@@ -8,6 +8,13 @@
 //! reused by the next wherever their features agree. (`clippy`, which
 //! checks, not `build`: a build would overwrite the workspace's binary of
 //! the same name.)
+//!
+//! A browser front end is resolved in its copy, for the wasm target, and
+//! compiled and linted in the workspace with `--package` selecting it alone
+//! (`web::compile`), which resolves its features as the copy would: that
+//! one compilation is also the wasm the scenarios serve, where a check of
+//! the copy would compile its whole dependency graph for the wasm target a
+//! second time.
 
 use std::path::Path;
 
@@ -49,7 +56,7 @@ pub fn run(examples: &[Example]) -> Result<Outcome> {
             let manifest = manifest.to_string_lossy().into_owned();
             let package = Manifest::read(original)?.package.name;
             let front_end = front_ends.iter().find(|f| f.package == package);
-            // The example's own package is always built natively (a Leptos
+            // The example's own package is always linted natively (a Leptos
             // crate is its server and its front end); a nested one natively
             // unless it is a front end.
             if position == 0 || front_end.is_none() {
@@ -60,17 +67,32 @@ pub fn run(examples: &[Example]) -> Result<Outcome> {
                 )?;
             }
             if let Some(front_end) = front_end {
-                web::ensure_target()?;
-                let mut args =
-                    vec!["--target", web::WASM_TARGET, "--manifest-path", &manifest];
-                // Not `--package`: the copy is a package of its own.
-                let package_args = front_end.cargo_args();
-                args.extend(package_args.iter().skip(2).map(String::as_str));
-                clippy(&args, &target_dir, &package)?;
+                resolves_alone(&manifest, &package)?;
+                web::compile(front_end, web::DEV_PROFILE, web::Lints::Deny)?;
             }
         }
     }
     Ok(Outcome::Passed)
+}
+
+/// Whether the copy's manifest stands alone for the wasm target: Cargo
+/// reads it without a workspace around it and resolves its dependencies
+/// against the copied lock (`cargo metadata`, which compiles nothing).
+fn resolves_alone(manifest: &str, package: &str) -> Result<()> {
+    cargo_metadata::MetadataCommand::new()
+        .manifest_path(manifest)
+        .other_options(vec![
+            "--filter-platform".to_owned(),
+            web::WASM_TARGET.to_owned(),
+        ])
+        .exec()
+        .with_context(|| {
+            format!(
+                "{package}, copied out of the workspace, does not resolve for {}",
+                web::WASM_TARGET
+            )
+        })?;
+    Ok(())
 }
 
 /// `cargo clippy ARGS -- -D warnings` in the shared target directory.
