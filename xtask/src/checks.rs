@@ -9,6 +9,7 @@
 //! build and links (`book`), the workflows (`workflows`) and the docker
 //! stacks (`stacks`). Each returns what it found; `verify` orders them.
 
+pub mod backoff;
 pub mod binaries;
 pub mod book;
 pub mod cargo;

@@ -177,11 +177,11 @@ impl CargoTool {
 }
 
 /// Pinned tools that later steps need, installed on a thread of their own
-/// while the steps before them run. The installs run under `nice -n 19`:
-/// they take only the CPU time the steps leave idle (the scenarios, which
-/// mostly wait on their processes, leave most of a core), so on a cold
-/// machine the minutes they take overlap the steps instead of adding to
-/// them. Their output goes to `target/tools/prefetch.log`. A step that
+/// while earlier steps run. The installs run under `nice -n 19`, to take
+/// the CPU time a step leaves idle (the scenarios, which mostly wait on
+/// their processes, leave most of a core; verify chooses when each wave
+/// starts), so on a cold machine the minutes they take overlap the steps
+/// instead of adding to them. Their output goes to `target/tools/prefetch.log`. A step that
 /// needs a tool waits for its install to end ([`Prefetch::wait_for`]), then
 /// calls [`CargoTool::install`] as always: that finds the binary, or, if
 /// the background install failed, installs it in the foreground, where its
@@ -202,10 +202,18 @@ struct PrefetchState {
 }
 
 impl Prefetch {
-    /// Starts installing those of `tools` that are not installed, in order.
+    /// Starts installing those of `tools` that are not installed, in order,
+    /// each once.
     pub fn start(tools: Vec<CargoTool>) -> Prefetch {
-        let missing: Vec<CargoTool> =
-            tools.into_iter().filter(|t| !t.installed()).collect();
+        let mut missing: Vec<CargoTool> = Vec::new();
+        for tool in tools {
+            let listed = missing
+                .iter()
+                .any(|m| m.binary_path() == tool.binary_path());
+            if !listed && !tool.installed() {
+                missing.push(tool);
+            }
+        }
         let shared = Arc::new(PrefetchState {
             pending: Mutex::new(
                 missing.iter().map(CargoTool::binary_path).collect(),

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use example_dioxus::{Web, app};
+use example_dioxus::{FRONT_END, Web, app};
 use opentelemetry::trace::Status;
 use tower::ServiceExt as _;
 
@@ -28,6 +28,7 @@ async fn borrow(router: axum::Router, body: &str) -> StatusCode {
 async fn a_loan_and_a_conflict_are_children_of_the_browsers_span() {
     let recorded = Recorded::start();
     let web = Web {
+        package: FRONT_END,
         pkg_dir: std::env::temp_dir().join("example-dioxus-trace-no-pkg"),
         browser_otlp_endpoint: None,
     };

@@ -1,7 +1,6 @@
 //! The server side (`ssr`): the notes store, the page, the server functions'
 //! routes, the front end's files.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -20,8 +19,11 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{AddNote, ListNotes, MAX_NOTE_CHARS, Note, PageTelemetry, shell};
 
-/// The JavaScript glue `wasm-bindgen --target web` writes for the front end.
-pub const FRONT_END_JS: &str = "example_leptos.js";
+pub use crate::front_end::Web;
+
+/// The front end: this package built for the browser, whose
+/// `wasm-bindgen` output the server serves.
+pub const FRONT_END: &str = "example-leptos";
 
 /// The notes, shared by every request.
 #[derive(Debug, Clone)]
@@ -94,32 +96,16 @@ pub fn set_status(status: StatusCode) {
     }
 }
 
-/// How the server is set up.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The `wasm-bindgen` output directory, served under `/pkg`.
-    pub pkg_dir: PathBuf,
-    /// Where the browser exports spans; `None`: nowhere.
-    pub browser_endpoint: Option<String>,
-}
-
-impl Config {
-    /// Whether the front end has been built into `pkg_dir`.
-    pub fn is_built(&self) -> bool {
-        self.pkg_dir.join(FRONT_END_JS).is_file()
-    }
-}
-
 #[derive(Clone)]
 struct AppState {
     options: LeptosOptions,
     notes: Notes,
-    config: Arc<Config>,
+    web: Arc<Web>,
 }
 
 // ANCHOR: router
 /// The page (`/`), the two server functions, the front end (`/pkg`).
-pub fn router(config: Config, meter: &Meter) -> Router {
+pub fn router(web: Web, meter: &Meter) -> Router {
     // Leptos spawns its resources' futures on tokio. Already initialised
     // is fine (tests build several routers).
     let _ = any_spawner::Executor::init_tokio();
@@ -127,11 +113,11 @@ pub fn router(config: Config, meter: &Meter) -> Router {
         .output_name("example_leptos")
         .site_pkg_dir("pkg")
         .build();
-    let pkg = ServeDir::new(&config.pkg_dir);
+    let pkg = ServeDir::new(&web.pkg_dir);
     let state = AppState {
         options,
         notes: Notes::default(),
-        config: Arc::new(config),
+        web: Arc::new(web),
     };
     let router = Router::new()
         .route("/", get(page))
@@ -160,18 +146,12 @@ async fn server_fn(
 /// Renders the page inside the request's server span; the page carries
 /// that span's context, so the browser's page load joins this trace.
 async fn page(State(state): State<AppState>, request: Request<Body>) -> Response {
-    if !state.config.is_built() {
-        let pkg_dir = state.config.pkg_dir.display();
-        tracing::error!(%pkg_dir, "front end not built");
-        let message = format!(
-            "The front end is not built: no {FRONT_END_JS} in {pkg_dir}. \
-             Build it with `cargo xtask web` (or the commands in the README)."
-        );
-        return (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+    if !state.web.is_built() {
+        return state.web.not_built();
     }
     let telemetry = PageTelemetry {
         traceparent: traceparent(&tracing::Span::current()),
-        browser_endpoint: state.config.browser_endpoint.clone(),
+        browser_endpoint: state.web.browser_otlp_endpoint.clone(),
     };
     let notes = state.notes.clone();
     let options = state.options.clone();
@@ -199,11 +179,3 @@ fn traceparent(span: &tracing::Span) -> Option<String> {
     })
 }
 // ANCHOR_END: page
-
-/// `WEB_PKG_DIR`, else `target/web/example-leptos` under `base`.
-pub fn pkg_dir(variable: Option<String>, base: &std::path::Path) -> PathBuf {
-    match variable.filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => base.join("target/web/example-leptos"),
-    }
-}

@@ -4,27 +4,39 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use example_leptos::Note;
-use example_leptos::server_app::{Config, FRONT_END_JS, pkg_dir, router};
+use example_leptos::server_app::{FRONT_END, Web, router};
 use tower::ServiceExt as _;
+
+/// What `wasm-bindgen` names the front end's JS glue.
+fn front_end_js() -> String {
+    web(std::path::PathBuf::new(), None).js()
+}
 
 /// A directory holding a stand-in for the front end's JS glue, removed
 /// when dropped (also when the test fails).
 fn built_pkg() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join(FRONT_END_JS),
+        dir.path().join(front_end_js()),
         "export default function init() {}",
     )
     .unwrap();
     dir
 }
 
-fn app(pkg_dir: std::path::PathBuf, endpoint: Option<&str>) -> axum::Router {
-    let config = Config {
+fn web(pkg_dir: std::path::PathBuf, endpoint: Option<&str>) -> Web {
+    Web {
+        package: FRONT_END,
         pkg_dir,
-        browser_endpoint: endpoint.map(str::to_owned),
-    };
-    router(config, &opentelemetry::global::meter("test"))
+        browser_otlp_endpoint: endpoint.map(str::to_owned),
+    }
+}
+
+fn app(pkg_dir: std::path::PathBuf, endpoint: Option<&str>) -> axum::Router {
+    router(
+        web(pkg_dir, endpoint),
+        &opentelemetry::global::meter("test"),
+    )
 }
 
 async fn send(router: axum::Router, request: Request<Body>) -> (StatusCode, String) {
@@ -105,7 +117,7 @@ async fn the_page_is_rendered_on_the_server_with_the_notes_and_the_endpoint() {
         !body.contains("\"><script>"),
         "the endpoint is escaped: {body}"
     );
-    assert!(body.contains(&format!("/pkg/{FRONT_END_JS}")), "{body}");
+    assert!(body.contains(&format!("/pkg/{}", front_end_js())), "{body}");
 }
 
 #[tokio::test]
@@ -116,14 +128,4 @@ async fn an_unbuilt_front_end_is_a_503_that_says_how_to_build_it() {
         send(router, Request::get("/").body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(body.contains("cargo xtask web"), "{body}");
-}
-
-#[test]
-fn the_pkg_dir_comes_from_the_variable_or_the_target_dir() {
-    let base = std::path::Path::new("/repo");
-    assert_eq!(
-        pkg_dir(Some("/srv/pkg".into()), base),
-        std::path::PathBuf::from("/srv/pkg")
-    );
-    assert_eq!(pkg_dir(None, base), base.join("target/web/example-leptos"));
 }

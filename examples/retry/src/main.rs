@@ -9,7 +9,7 @@
 //! | `PAYMENTS_TIMEOUT_MS` | `500` | one attempt gives up after this |
 //! | `RETRY_MAX` | `3` | retries after the first attempt, at most |
 //! | `RETRY_MIN_DELAY_MS` | `50` | the first backoff (doubling, with jitter) |
-//! | `RETRY_MAX_DELAY_MS` | `1000` | the longest single backoff |
+//! | `RETRY_MAX_DELAY_MS` | `1000` | the longest base backoff; jitter may add as much again |
 //! | `RETRY_TOTAL_DELAY_MS` | `2000` | all backoffs of one operation, at most |
 
 use std::error::Error;

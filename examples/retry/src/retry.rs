@@ -32,7 +32,7 @@ pub struct Settings {
     pub max_retries: usize,
     /// The first backoff; each next one doubles, with jitter.
     pub min_delay: Duration,
-    /// No single backoff is longer than this.
+    /// No backoff's base grows past this; jitter may add as much again.
     pub max_delay: Duration,
     /// The backoffs of one operation add up to no more than this.
     pub total_delay: Duration,
@@ -56,6 +56,21 @@ impl Default for Settings {
     }
 }
 // ANCHOR_END: settings
+
+impl Settings {
+    /// Exponential from `min_delay`, doubling up to `max_delay`, plus
+    /// jitter of up to the base again; all of them together at most
+    /// `total_delay`.
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_factor(2.0)
+            .with_max_times(self.max_retries)
+            .with_total_delay(Some(self.total_delay))
+            .with_jitter()
+    }
+}
 
 /// Why an operation failed, after how many attempts.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +198,7 @@ impl Retrier {
             }
         };
         let result = attempt
-            .retry(self.backoff())
+            .retry(self.settings.backoff())
             .sleep(tokio::time::sleep)
             .when(|_| may_retry)
             .adjust(|_, delay| {
@@ -241,18 +256,6 @@ impl Retrier {
     }
     // ANCHOR_END: call
 
-    /// Exponential from `min_delay`, doubling, with jitter, each backoff at
-    /// most `max_delay`, all of them together at most `total_delay`.
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_min_delay(self.settings.min_delay)
-            .with_max_delay(self.settings.max_delay)
-            .with_factor(2.0)
-            .with_max_times(self.settings.max_retries)
-            .with_total_delay(Some(self.settings.total_delay))
-            .with_jitter()
-    }
-
     /// The operation's attempts and outcome, on its span and in the
     /// counter: every attempt but the last was retried.
     fn record(
@@ -294,3 +297,28 @@ pub fn worth_retrying(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 // ANCHOR_END: policy
+
+#[cfg(test)]
+mod tests {
+    use backon::BackoffBuilder as _;
+
+    use super::*;
+
+    /// What the book's timeline of the defaults draws: three waits, each
+    /// between its base and twice it, the base doubling from `min_delay`.
+    #[test]
+    fn each_wait_lies_between_its_base_and_twice_it() {
+        for _ in 0..200 {
+            let waits: Vec<Duration> =
+                Settings::default().backoff().build().collect();
+            assert_eq!(waits.len(), 3, "{waits:?}");
+            for (wait, base) in waits.iter().zip([50, 100, 200]) {
+                let base = Duration::from_millis(base);
+                assert!(
+                    *wait >= base && *wait < 2 * base,
+                    "{wait:?}, base {base:?}"
+                );
+            }
+        }
+    }
+}

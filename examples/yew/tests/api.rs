@@ -2,14 +2,20 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use example_yew::{FRONT_END_JS, MAX_NOTE_CHARS, Note, Web, app, pkg_dir};
+use example_yew::{FRONT_END, MAX_NOTE_CHARS, Note, Web, app};
 use tower::ServiceExt as _;
 
 fn web(pkg_dir: std::path::PathBuf, endpoint: Option<&str>) -> Web {
     Web {
+        package: FRONT_END,
         pkg_dir,
         browser_otlp_endpoint: endpoint.map(str::to_owned),
     }
+}
+
+/// What `wasm-bindgen` names the front end's JS glue.
+fn front_end_js() -> String {
+    web(std::path::PathBuf::new(), None).js()
 }
 
 /// A directory holding a stand-in for the front end's JS glue, removed
@@ -17,7 +23,7 @@ fn web(pkg_dir: std::path::PathBuf, endpoint: Option<&str>) -> Web {
 fn built_pkg() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
-        dir.path().join(FRONT_END_JS),
+        dir.path().join(front_end_js()),
         "export default function init() {}",
     )
     .unwrap();
@@ -108,7 +114,7 @@ async fn the_page_names_the_browser_endpoint_escaped() {
         body.contains(r#"content="http://collector:4318/&quot;>&lt;script>""#),
         "{body}"
     );
-    assert!(body.contains(&format!("/pkg/{FRONT_END_JS}")), "{body}");
+    assert!(body.contains(&format!("/pkg/{}", front_end_js())), "{body}");
 }
 
 #[tokio::test]
@@ -134,25 +140,11 @@ async fn an_unbuilt_front_end_is_a_503_that_says_how_to_build_it() {
 async fn the_front_end_files_are_served_under_pkg() {
     let pkg = built_pkg();
     let router = app(web(pkg.path().to_owned(), None), &meter());
-    let uri = format!("/pkg/{FRONT_END_JS}");
+    let uri = format!("/pkg/{}", front_end_js());
     let (status, body) =
         send(router, Request::get(uri).body(Body::empty()).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("export default"), "{body}");
-}
-
-#[test]
-fn the_pkg_dir_comes_from_the_variable_or_the_target_dir() {
-    let base = std::path::Path::new("/repo");
-    assert_eq!(
-        pkg_dir(Some("/srv/pkg".into()), base),
-        std::path::PathBuf::from("/srv/pkg")
-    );
-    assert_eq!(
-        pkg_dir(Some(String::new()), base),
-        base.join("target/web/example-yew-web")
-    );
-    assert_eq!(pkg_dir(None, base), base.join("target/web/example-yew-web"));
 }
 
 #[tokio::test]
@@ -182,7 +174,7 @@ async fn the_rendered_page_has_the_notes_in_its_html_and_its_state() {
     let notes: Vec<Note> = serde_json::from_str(json).unwrap();
     assert_eq!(notes.len(), 2);
     assert_eq!(notes[1].text, "a </script> <b>bold</b>");
-    assert!(body.contains(&format!("/pkg/{FRONT_END_JS}")), "{body}");
+    assert!(body.contains(&format!("/pkg/{}", front_end_js())), "{body}");
 }
 
 #[tokio::test]

@@ -17,6 +17,9 @@ const SERVER: &str = include_str!("../../templates/server.rs");
 const HTTP: &str = include_str!("../../templates/http.rs");
 /// The browser's tracer provider, OTLP/JSON exporter and traced `fetch`.
 const BROWSER: &str = include_str!("../../templates/browser.rs");
+/// The server half of the browser examples: the front end's files, the
+/// browser's endpoint.
+const FRONT_END: &str = include_str!("../../templates/front_end.rs");
 /// The in-memory recording that the examples' tests share.
 const RECORDED: &str = include_str!("../../templates/recorded.rs");
 
@@ -63,6 +66,10 @@ pub fn all() -> Result<Vec<Generated>> {
             content: own_namespaces()?,
         },
     ];
+    files.push(Generated {
+        path: repo::generated_dir().join(super::backoff::NAME),
+        content: super::backoff::picture()?,
+    });
     files.extend(
         super::diagrams::all()?
             .into_iter()
@@ -140,6 +147,7 @@ const SHARED: &[(&str, &str)] = &[
     ("src/server.rs", SERVER),
     ("src/http.rs", HTTP),
     ("src/browser.rs", BROWSER),
+    ("src/front_end.rs", FRONT_END),
     ("web/src/browser.rs", BROWSER),
     ("tests/recorded/mod.rs", RECORDED),
 ];
