@@ -178,10 +178,9 @@ impl CargoTool {
 
 /// Pinned tools that later steps need, installed on a thread of their own
 /// while earlier steps run. The installs run under `nice -n 19`, to take
-/// the CPU time a step leaves idle (the scenarios, which mostly wait on
-/// their processes, leave most of a core; verify chooses when each wave
-/// starts), so on a cold machine the minutes they take overlap the steps
-/// instead of adding to them. Their output goes to `target/tools/prefetch.log`. A step that
+/// the CPU time the steps leave idle, so that on a cold machine the
+/// minutes they take overlap the steps instead of adding to them. (Only
+/// in part: a compile beside a compiling step still slows it.) Their output goes to `target/tools/prefetch.log`. A step that
 /// needs a tool waits for its install to end ([`Prefetch::wait_for`]), then
 /// calls [`CargoTool::install`] as always: that finds the binary, or, if
 /// the background install failed, installs it in the foreground, where its

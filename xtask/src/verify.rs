@@ -14,8 +14,8 @@ use crate::scenario;
 use crate::services::{self, docker};
 use crate::tools::{CargoTool, Outcome, Prefetch};
 
-/// The steps, in the order they run (and compare).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+/// The steps, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Step {
     /// Examples' versions equal the pin table; one version of each
     /// OpenTelemetry crate; every example has its README.
@@ -146,19 +146,10 @@ pub async fn run(options: &Options) -> Result<()> {
     for step in &steps {
         tools.extend(step_tools(*step, &chosen)?.into_iter().map(|t| (*step, t)));
     }
-    // Compiling keeps both cores busy until the scenarios, which mostly
-    // wait on their processes: a tool built beside the compiling steps,
-    // even at the lowest priority, slowed them by nearly its own build
-    // time on a cold run. So only the tools needed by then are installed
-    // from the start; the later steps' from the start of the scenarios.
-    let wave = |later: bool| -> Vec<CargoTool> {
-        tools
-            .iter()
-            .filter(|(s, _)| (*s > QUIET) == later)
-            .map(|(_, t)| t.clone())
-            .collect()
-    };
-    let mut prefetches = vec![Prefetch::start(wave(false))];
+    // Installed from the start: a second wave started with the scenarios
+    // (which leave a core idle) made their first builds wait on Cargo's
+    // package cache lock, held by the install, on a cold run.
+    let prefetch = Prefetch::start(tools.iter().map(|(_, t)| t.clone()).collect());
     let mut rows = Vec::new();
     let mut failed = Vec::new();
     let total = Instant::now();
@@ -168,13 +159,8 @@ pub async fn run(options: &Options) -> Result<()> {
         let n = format!("[{}/{}]", i + 1, steps.len());
         println!("\n{n} {} ...", step.name());
         let started = Instant::now();
-        if *step >= QUIET && prefetches.len() == 1 {
-            prefetches.push(Prefetch::start(wave(true)));
-        }
         for (_, tool) in tools.iter().filter(|(s, _)| s == step) {
-            for prefetch in &prefetches {
-                prefetch.wait_for(tool);
-            }
+            prefetch.wait_for(tool);
         }
         let outcome = run_step(*step, options, &chosen, &shared).await;
         let seconds = started.elapsed().as_secs_f64();
@@ -269,10 +255,6 @@ fn names(steps: &[Step]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
-
-/// The first step that leaves a core idle: the scenarios, which mostly
-/// wait on the processes they start.
-const QUIET: Step = Step::Scenarios;
 
 /// The pinned tools `step` installs on first use, for [`Prefetch`].
 fn step_tools(step: Step, chosen: &Chosen) -> Result<Vec<CargoTool>> {

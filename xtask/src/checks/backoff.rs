@@ -195,10 +195,11 @@ pub fn render(settings: &Settings, retries: &[Retry]) -> String {
     let scale = |ms: u64| LEFT + ms * (WIDTH - LEFT - RIGHT) / end;
     let rows = retries.len() as u64 + 1;
     let axis_y = TOP + rows * ROW + 6;
-    let rules = rules(settings);
+    let rules = rules(settings, retries);
     let height = axis_y + 34 + 18 * rules.len() as u64 + 10;
     let description = format!(
-        "A timeline in milliseconds. The first attempt starts at 0. {}",
+        "A timeline in milliseconds after the first attempt starts, leaving out the \
+         attempts' own time. The first attempt starts at 0. {}",
         retries
             .iter()
             .enumerate()
@@ -266,7 +267,11 @@ pub fn render(settings: &Settings, retries: &[Retry]) -> String {
             format!("attempt {} (retry {})", i + 2, i + 1),
             retry.earliest_ms,
             retry.latest_ms,
-            format!("after {}–{} ms{refused}", retry.base_ms, 2 * retry.base_ms),
+            format!(
+                "after a wait of {}–{} ms{refused}",
+                retry.base_ms,
+                2 * retry.base_ms
+            ),
             i as u64 + 1,
         );
     }
@@ -300,22 +305,32 @@ pub fn render(settings: &Settings, retries: &[Retry]) -> String {
 }
 
 /// The rules the picture follows, in words, with the settings' values.
-fn rules(settings: &Settings) -> Vec<String> {
+fn rules(settings: &Settings, retries: &[Retry]) -> Vec<String> {
+    let total_binds = retries.iter().any(|r| r.may_be_refused)
+        || (retries.len() as u64) < settings.max_retries;
     vec![
-        "The black bar: the earliest start. The dashed box: when jitter may move it to. \
-         The attempts' own time is left out."
+        "The black bar: the earliest start. The dashed box: how much later jitter may \
+         make it. The attempts' own time is left out."
             .to_owned(),
         format!(
-            "Each wait's base doubles from min_delay ({}) and stops at max_delay ({}); \
+            "Each wait's base doubles from min_delay ({}) and stops at max_delay ({}{}); \
              jitter adds up to the base again.",
             human(settings.min_delay_ms),
-            human(settings.max_delay_ms)
+            human(settings.max_delay_ms),
+            match retries.iter().any(|r| r.base_ms == settings.max_delay_ms) {
+                true => "",
+                false => ", not reached here",
+            }
         ),
         format!(
             "At most max_retries ({}) retries, and none whose wait would take the waits \
-             past total_delay ({}).",
+             past total_delay ({}{}).",
             settings.max_retries,
-            human(settings.total_delay_ms)
+            human(settings.total_delay_ms),
+            match total_binds {
+                true => "",
+                false => ", not reached here",
+            }
         ),
     ]
 }
@@ -431,6 +446,9 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("min_delay (50 ms)"), "{svg}");
+        // With the defaults neither cap is reached, and the picture says so.
+        assert!(svg.contains("max_delay (1 s, not reached here)"), "{svg}");
+        assert!(svg.contains("total_delay (2 s, not reached here)"), "{svg}");
         assert_eq!(tick_step(700), 100);
         assert_eq!(tick_step(40), 5);
     }
