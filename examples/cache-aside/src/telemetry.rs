@@ -20,9 +20,8 @@
 //!
 //! These, and the other `OTEL_*` variables the SDK and the exporters read
 //! (batch sizes and delays, export timeouts, limits, compression), are
-//! checked at start by [`check_variables`]: a value that could not be used,
-//! or that would have no effect, is an error naming the variable, not a
-//! default taken in silence.
+//! checked at start by [`config::check_variables`], in
+//! `telemetry_config.rs`: copy both files.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -39,9 +38,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{
-    BatchSpanProcessor, SdkTracerProvider, SpanProcessor as _, TracerProviderBuilder,
-};
+use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
 use tracing::Subscriber;
 use tracing::callsite::Identifier;
 use tracing_subscriber::filter::combinator::And;
@@ -49,6 +46,11 @@ use tracing_subscriber::filter::{FilterExt as _, FilterFn, filter_fn};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
+
+// Beside this file, not under `telemetry/`: examples whose binaries share
+// this module with `#[path = "../telemetry.rs"]` find it there too.
+#[path = "telemetry_config.rs"]
+pub mod config;
 
 // ANCHOR: export_pipeline_targets
 /// The crates of the export pipeline. Their spans and events are never
@@ -113,13 +115,13 @@ pub enum TelemetryError {
 /// and see errors; dropping it flushes too, printing errors to stderr.
 #[must_use = "dropping the guard shuts telemetry down at once"]
 pub struct Telemetry {
-    providers: Option<Providers>,
+    pub(crate) providers: Option<Providers>,
 }
 
-struct Providers {
-    tracer: SdkTracerProvider,
-    meter: SdkMeterProvider,
-    logger: SdkLoggerProvider,
+pub(crate) struct Providers {
+    pub(crate) tracer: SdkTracerProvider,
+    pub(crate) meter: SdkMeterProvider,
+    pub(crate) logger: SdkLoggerProvider,
 }
 
 impl Telemetry {
@@ -237,73 +239,21 @@ pub fn init_with(
 }
 // ANCHOR_END: init_with_fn
 
-/// A `tracing` layer, boxed, for a subscriber someone else builds.
-pub type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
-
-/// As [`init_with`], for an application whose framework installs the
-/// `tracing` subscriber itself (Bevy's `LogPlugin`): the providers, and the
-/// layers that feed them, to add to that subscriber. No console layer.
-#[allow(dead_code, reason = "for frameworks that own the subscriber")]
-pub fn layers_with(
-    default_service_name: &'static str,
-    extensions: Extensions,
-) -> Result<(Telemetry, Vec<BoxedLayer>), TelemetryError> {
-    let (span_filter, log_filter) = (export_filter()?, export_filter()?);
-    let Some(built) = providers(default_service_name, extensions)? else {
-        return Ok((Telemetry { providers: None }, Vec::new()));
-    };
-    let mut layers: Vec<BoxedLayer> = Vec::new();
-    if built.traces {
-        let tracer = &built.providers.tracer;
-        let spans = span_layer(tracer, default_service_name, span_filter);
-        layers.push(Box::new(spans));
-    }
-    if built.logs {
-        let logs = log_layer(&built.providers.logger, log_filter);
-        layers.push(Box::new(logs));
-    }
-    let telemetry = Telemetry {
-        providers: Some(built.providers),
-    };
-    Ok((telemetry, layers))
-}
-
-// ANCHOR: relay
-/// A span processor that exports as this process does (the same `OTEL_*`
-/// variables) under a `service.name` of its own: for spans this process
-/// relays for a part of the application that cannot export them itself,
-/// such as a desktop app's webview. Hand it finished spans with `on_end`,
-/// and shut it down before exit. `None` when traces are not exported.
-#[allow(dead_code, reason = "for processes that relay another part's spans")]
-pub fn relay(
-    service_name: &'static str,
-) -> Result<Option<BatchSpanProcessor>, TelemetryError> {
-    if sdk_disabled()? || !exporting("OTEL_TRACES_EXPORTER")? {
-        return Ok(None);
-    }
-    let mut processor = BatchSpanProcessor::builder(span_exporter()?).build();
-    // The process's resource, with the relayed part's name over any other.
-    let name = KeyValue::new("service.name", service_name);
-    processor.set_resource(&resource(service_name, vec![name]));
-    Ok(Some(processor))
-}
-// ANCHOR_END: relay
-
 /// The providers, and which signals have a layer.
-struct Built {
-    providers: Providers,
-    traces: bool,
-    logs: bool,
+pub(crate) struct Built {
+    pub(crate) providers: Providers,
+    pub(crate) traces: bool,
+    pub(crate) logs: bool,
 }
 
 // ANCHOR: providers
 /// The propagators, then (unless `OTEL_SDK_DISABLED`) the three providers,
 /// installed as the global ones.
-fn providers(
+pub(crate) fn providers(
     default_service_name: &'static str,
     extensions: Extensions,
 ) -> Result<Option<Built>, TelemetryError> {
-    check_variables()?;
+    config::check_variables()?;
     // The specification's default, `tracecontext,baggage`, unless the
     // service brings its own.
     let propagators: Vec<Box<dyn TextMapPropagator + Send + Sync>> =
@@ -364,7 +314,7 @@ fn providers(
 
 // ANCHOR: layers
 /// `tracing` spans as OpenTelemetry spans, those [`export_filter`] passes.
-fn span_layer<S>(
+pub(crate) fn span_layer<S>(
     tracer: &SdkTracerProvider,
     name: &'static str,
     filter: ExportFilter<S>,
@@ -389,7 +339,7 @@ where
 
 /// `tracing` events as OpenTelemetry log records, those [`export_filter`]
 /// passes.
-fn log_layer<S>(
+pub(crate) fn log_layer<S>(
     logger: &SdkLoggerProvider,
     filter: ExportFilter<S>,
 ) -> impl Layer<S> + Send + Sync + use<S>
@@ -402,7 +352,7 @@ where
 // ANCHOR_END: init_with
 
 /// Whether a signal is exported: `otlp` (or unset), or `none`.
-fn exporting(variable: &'static str) -> Result<bool, TelemetryError> {
+pub(crate) fn exporting(variable: &'static str) -> Result<bool, TelemetryError> {
     match std::env::var(variable) {
         Err(_) => Ok(true),
         Ok(v) if v.is_empty() || v.eq_ignore_ascii_case("otlp") => Ok(true),
@@ -415,7 +365,7 @@ fn exporting(variable: &'static str) -> Result<bool, TelemetryError> {
     }
 }
 
-fn sdk_disabled() -> Result<bool, TelemetryError> {
+pub(crate) fn sdk_disabled() -> Result<bool, TelemetryError> {
     match std::env::var("OTEL_SDK_DISABLED") {
         Err(_) => Ok(false),
         Ok(v) if v.eq_ignore_ascii_case("true") => Ok(true),
@@ -428,272 +378,10 @@ fn sdk_disabled() -> Result<bool, TelemetryError> {
     }
 }
 
-// ANCHOR: check_variables
-/// What one variable must hold when it is set and not empty.
-enum Expected {
-    /// Whole milliseconds, at least 1.
-    Millis,
-    /// A count, at least 1.
-    Size,
-    /// A count, 0 or more.
-    Limit,
-    /// One of `words` (in any case, if `any_case`: as the exporters read
-    /// them); `expected` lists them for the error.
-    OneOf {
-        words: &'static [&'static str],
-        any_case: bool,
-        expected: &'static str,
-    },
-    /// A number from 0 to 1.
-    Ratio,
-    /// `http://` or `https://`, then a host.
-    Url,
-    /// As [`Expected::Url`], without a signal's path: the exporter adds it.
-    BaseUrl,
-    /// `key=value` pairs separated by commas, each key an HTTP header
-    /// name and each value not empty (the exporters drop the others).
-    Headers,
-    /// `key=value` pairs separated by commas, each key not empty.
-    Pairs,
-    /// Read by the SDK, used only by its experimental async-runtime
-    /// processors: with the thread-based ones this module builds, any value
-    /// would be ignored.
-    NoEffect,
-    /// `tracing-subscriber` filter directives, as in `RUST_LOG`, parsed
-    /// strictly: `EnvFilter`'s lenient parsing skips a bad one with a line
-    /// on stderr.
-    Directives,
-}
-
-/// The variables this module reads (the first ten), then those the SDK
-/// and the OTLP exporters read themselves. As the
-/// specification asks, they ignore a value they cannot use (with, at most,
-/// a warning), so `OTEL_BSP_SCHEDULE_DELAY=5s` quietly means the default.
-/// The book refuses it instead: a typo in a deployment should stop the
-/// service at start, not run it with a configuration nobody wrote.
-const VARIABLES: &[(&str, Expected)] = {
-    use Expected::*;
-    const WIRE: Expected = OneOf {
-        words: &["gzip", "none"],
-        any_case: true,
-        expected: "`gzip` or `none` (the compression compiled in)",
-    };
-    const BOOL: Expected = OneOf {
-        words: &["true", "false"],
-        any_case: true,
-        expected: "`true` or `false`",
-    };
-    const EXPORTER: Expected = OneOf {
-        words: &["otlp", "none"],
-        any_case: true,
-        expected: "`otlp` or `none`",
-    };
-    const PROTOCOL: Expected = OneOf {
-        words: &["http/protobuf", "http/json", "grpc"],
-        any_case: false,
-        expected: "`http/protobuf`, `http/json` or `grpc`",
-    };
-    &[
-        ("OTEL_SDK_DISABLED", BOOL),
-        ("OTEL_TRACES_EXPORTER", EXPORTER),
-        ("OTEL_METRICS_EXPORTER", EXPORTER),
-        ("OTEL_LOGS_EXPORTER", EXPORTER),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", PROTOCOL),
-        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", PROTOCOL),
-        ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", PROTOCOL),
-        ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", PROTOCOL),
-        ("RUST_LOG", Directives),
-        (EXPORT_FILTER_VARIABLE, Directives),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", BaseUrl),
-        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", Url),
-        ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", Url),
-        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", Url),
-        ("OTEL_EXPORTER_OTLP_HEADERS", Headers),
-        ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", Headers),
-        ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", Headers),
-        ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", Headers),
-        ("OTEL_EXPORTER_OTLP_TIMEOUT", Millis),
-        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", Millis),
-        ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", Millis),
-        ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", Millis),
-        ("OTEL_EXPORTER_OTLP_COMPRESSION", WIRE),
-        ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", WIRE),
-        ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", WIRE),
-        ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", WIRE),
-        ("OTEL_EXPORTER_OTLP_INSECURE", BOOL),
-        ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", BOOL),
-        ("OTEL_EXPORTER_OTLP_METRICS_INSECURE", BOOL),
-        ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", BOOL),
-        (
-            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
-            OneOf {
-                words: &["cumulative", "delta", "lowmemory"],
-                any_case: true,
-                expected: "`cumulative`, `delta` or `lowmemory`",
-            },
-        ),
-        ("OTEL_RESOURCE_ATTRIBUTES", Pairs),
-        (
-            "OTEL_TRACES_SAMPLER",
-            OneOf {
-                words: &[
-                    "always_on",
-                    "always_off",
-                    "traceidratio",
-                    "parentbased_always_on",
-                    "parentbased_always_off",
-                    "parentbased_traceidratio",
-                ],
-                any_case: false,
-                expected: "a sampler this SDK implements: `always_on`, `always_off`, \
-                           `traceidratio` or the `parentbased_` form of one of them",
-            },
-        ),
-        ("OTEL_TRACES_SAMPLER_ARG", Ratio),
-        ("OTEL_BSP_SCHEDULE_DELAY", Millis),
-        ("OTEL_BSP_EXPORT_TIMEOUT", NoEffect),
-        ("OTEL_BSP_MAX_QUEUE_SIZE", Size),
-        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", Size),
-        ("OTEL_BSP_MAX_CONCURRENT_EXPORTS", NoEffect),
-        ("OTEL_BLRP_SCHEDULE_DELAY", Millis),
-        ("OTEL_BLRP_EXPORT_TIMEOUT", NoEffect),
-        ("OTEL_BLRP_MAX_QUEUE_SIZE", Size),
-        ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", Size),
-        ("OTEL_METRIC_EXPORT_INTERVAL", Millis),
-        ("OTEL_METRIC_EXPORT_TIMEOUT", NoEffect),
-        ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", Limit),
-        ("OTEL_SPAN_EVENT_COUNT_LIMIT", Limit),
-        ("OTEL_SPAN_LINK_COUNT_LIMIT", Limit),
-    ]
-};
-
-/// Checks every variable of [`VARIABLES`] that is set: the first one whose
-/// value would be ignored is the error. An empty value means unset, as the
-/// specification says.
-pub fn check_variables() -> Result<(), TelemetryError> {
-    for (variable, expected) in VARIABLES {
-        let value = match std::env::var(variable) {
-            Ok(value) if value.trim().is_empty() => continue,
-            Ok(value) => value,
-            Err(std::env::VarError::NotPresent) => continue,
-            // The SDK would read it as unset.
-            Err(std::env::VarError::NotUnicode(raw)) => {
-                return Err(TelemetryError::InvalidVariable {
-                    variable,
-                    value: raw.to_string_lossy().into_owned(),
-                    expected: "text in UTF-8",
-                });
-            }
-        };
-        if let Err(expected) = expected.judge(&value) {
-            return Err(TelemetryError::InvalidVariable {
-                variable,
-                value,
-                expected,
-            });
-        }
-    }
-    Ok(())
-}
-
-impl Expected {
-    /// `Err` says what was expected instead. Written here rather than taken
-    /// from the exporters: their parsing is private, and it is the lenient
-    /// one this check exists to replace.
-    fn judge(&self, value: &str) -> Result<(), &'static str> {
-        // Each pair's key and value, or `None` for a pair without `=`.
-        let pairs = |value: &str| -> Option<Vec<(String, String)>> {
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (key, value) = pair.split_once('=')?;
-                    Some((key.trim().to_owned(), value.trim().to_owned()))
-                })
-                .collect()
-        };
-        // An HTTP header name: a token (RFC 9110), as the exporters require.
-        let header_name = |key: &str| {
-            !key.is_empty()
-                && key.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-                })
-        };
-        let url_ok = |value: &str| {
-            let lower = value.to_ascii_lowercase();
-            let rest = lower
-                .strip_prefix("http://")
-                .or_else(|| lower.strip_prefix("https://"));
-            rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
-        };
-        let (ok, expected) = match self {
-            Expected::Millis => (
-                value.parse::<u64>().is_ok_and(|n| n >= 1),
-                "whole milliseconds, at least 1 (`5000`, not `5s`)",
-            ),
-            Expected::Size => (
-                value.parse::<usize>().is_ok_and(|n| n >= 1),
-                "a whole number, at least 1",
-            ),
-            Expected::Limit => {
-                (value.parse::<u32>().is_ok(), "a whole number, 0 or more")
-            }
-            Expected::OneOf {
-                words,
-                any_case,
-                expected,
-            } => (
-                words.iter().any(|word| {
-                    *word == value || (*any_case && word.eq_ignore_ascii_case(value))
-                }),
-                *expected,
-            ),
-            Expected::Ratio => (
-                value.parse::<f64>().is_ok_and(|r| (0.0..=1.0).contains(&r)),
-                "a number from 0 to 1 (`0.25` keeps a quarter of traces)",
-            ),
-            Expected::Url => (
-                url_ok(value),
-                "a URL with its scheme (`http://collector:4318/v1/traces`)",
-            ),
-            Expected::BaseUrl => (
-                url_ok(value)
-                    && !["/v1/traces", "/v1/metrics", "/v1/logs"]
-                        .iter()
-                        .any(|path| value.trim_end_matches('/').ends_with(path)),
-                "a base URL with its scheme (`http://collector:4318`): the \
-                 exporter adds `/v1/traces`; a full URL goes in the signal's own variable",
-            ),
-            Expected::Headers => (
-                pairs(value).is_some_and(|pairs| {
-                    pairs
-                        .iter()
-                        .all(|(key, value)| header_name(key) && !value.is_empty())
-                }),
-                "`name=value` pairs separated by commas, each name a header name \
-                 (no spaces) and each value not empty",
-            ),
-            Expected::Pairs => (
-                pairs(value).is_some_and(|pairs| {
-                    pairs.iter().all(|(key, _)| !key.is_empty())
-                }),
-                "`key=value` pairs separated by commas",
-            ),
-            Expected::NoEffect => (
-                false,
-                "no effect: only the SDK's experimental async-runtime batch \
-                 processors and metric reader read it, and this module builds \
-                 the thread-based ones",
-            ),
-            Expected::Directives => return directives(value).map(drop),
-        };
-        if ok { Ok(()) } else { Err(expected) }
-    }
-}
-// ANCHOR_END: check_variables
-
-fn resource(default_service_name: &'static str, extra: Vec<KeyValue>) -> Resource {
+pub(crate) fn resource(
+    default_service_name: &'static str,
+    extra: Vec<KeyValue>,
+) -> Resource {
     // The default builder reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
     let named_by_env = std::env::var_os("OTEL_SERVICE_NAME").is_some()
         || std::env::var("OTEL_RESOURCE_ATTRIBUTES").is_ok_and(|attrs| {
@@ -735,7 +423,7 @@ fn protocol(signal_variable: &'static str) -> Result<Protocol, TelemetryError> {
     }
 }
 
-fn span_exporter() -> Result<SpanExporter, TelemetryError> {
+pub(crate) fn span_exporter() -> Result<SpanExporter, TelemetryError> {
     let built = match protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
         Protocol::Grpc => SpanExporter::builder().with_tonic().build(),
         http => SpanExporter::builder()
@@ -789,10 +477,10 @@ const EXPORT_FILTER_VARIABLE: &str = "RUST_LOG_EXPORT";
 /// less the export pipeline's own spans and events. A separate check, not
 /// `=off` directives: `[request]=debug` or `hyper::proto=debug` would get
 /// past those.
-type ExportFilter<S> =
+pub(crate) type ExportFilter<S> =
     And<EnvFilter, FilterFn<fn(&tracing::Metadata<'_>) -> bool>, S>;
 
-fn export_filter<S>() -> Result<ExportFilter<S>, TelemetryError> {
+pub(crate) fn export_filter<S>() -> Result<ExportFilter<S>, TelemetryError> {
     let outside: fn(&tracing::Metadata<'_>) -> bool =
         |metadata| !from_export_pipeline(metadata);
     Ok(filter_from(EXPORT_FILTER_VARIABLE)?.and(filter_fn(outside)))
@@ -808,34 +496,13 @@ fn filter_from(variable: &'static str) -> Result<EnvFilter, TelemetryError> {
     let Some(value) = set else {
         return Ok(EnvFilter::new("info"));
     };
-    directives(&value).map_err(|expected| TelemetryError::InvalidVariable {
+    config::directives(&value).map_err(|expected| TelemetryError::InvalidVariable {
         variable,
         value: value.clone(),
         expected,
     })
 }
 
-/// `value` as filter directives, or what was expected instead. Stricter
-/// than tracing-subscriber on two points: a space beside a comma, which it
-/// would read as part of a name (and Bevy's `LogPlugin`, reading `RUST_LOG`
-/// itself, as an error), and a value with no directive at all, which it
-/// would read as "nothing", not as the default.
-fn directives(value: &str) -> Result<EnvFilter, &'static str> {
-    let parts: Vec<&str> = value.split(',').collect();
-    if parts.iter().any(|part| *part != part.trim()) {
-        return Err(NO_SPACES);
-    }
-    if parts.iter().all(|part| part.is_empty()) {
-        return Err(DIRECTIVES);
-    }
-    EnvFilter::builder().parse(value).map_err(|_| DIRECTIVES)
-}
-
-const NO_SPACES: &str = "filter directives as in RUST_LOG, with no space \
-                         beside a comma (`info,my_crate=debug`)";
-
-const DIRECTIVES: &str =
-    "filter directives as in RUST_LOG, such as `info` or `info,my_crate=debug`";
 // ANCHOR_END: export_filter
 
 // ANCHOR: once_per_minute

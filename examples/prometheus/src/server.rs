@@ -135,7 +135,7 @@ pub fn address(default_port: u16) -> Result<SocketAddr, ListenError> {
 /// for a service that reads files or connects somewhere before it serves,
 /// so that a typo stops it before anything is tried.
 pub fn check_configuration(default_port: u16) -> Result<(), Box<dyn Error>> {
-    crate::telemetry::check_variables()?;
+    crate::telemetry::config::check_variables()?;
     address(default_port)?;
     Ok(())
 }

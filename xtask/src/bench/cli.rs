@@ -40,6 +40,7 @@ impl LoadArgs {
             seconds: self.seconds,
             concurrency: self.concurrency,
             rounds: self.rounds,
+            warm_up: true,
         }
     }
 }
@@ -150,11 +151,13 @@ pub enum Target {
     },
 }
 
-/// The load of a smoke run: one second, one round, four connections.
+/// The load of a smoke run: one second, one round, four connections, no
+/// warm-up.
 const SMOKE_LOAD: Load = Load {
     seconds: 1,
     concurrency: 4,
     rounds: 1,
+    warm_up: false,
 };
 
 /// A rate every mode holds in a debug build.

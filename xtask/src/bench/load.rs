@@ -26,6 +26,10 @@ pub struct Load {
     pub seconds: u64,
     pub concurrency: usize,
     pub rounds: usize,
+    /// Whether a fresh service gets a second of load before it is measured
+    /// (connections, allocator, the exporter's first batch). A smoke run,
+    /// whose figures mean nothing, skips it.
+    pub warm_up: bool,
 }
 
 impl Load {

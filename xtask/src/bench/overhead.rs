@@ -316,7 +316,7 @@ impl Bench {
 
     /// One mode, once: saturated by wrk, then, on a fresh service, loaded
     /// at the handler's rate by oha. Each life is warmed up for a second
-    /// first (connections, allocator, the exporter's first batch).
+    /// first, unless `load` says not to (see [`Load::warm_up`]).
     async fn measure(
         &self,
         mode: &Mode,
@@ -324,7 +324,9 @@ impl Bench {
         load: &Load,
     ) -> Result<Run> {
         let life = self.start(mode, handler).await?;
-        load::run_on(&life.url, load.concurrency, 1, Some(LOAD_CPU)).await?;
+        if load.warm_up {
+            load::run_on(&life.url, load.concurrency, 1, Some(LOAD_CPU)).await?;
+        }
         let cpu_before = cpu_seconds(life.pid)?;
         let load_before = cpu_ticks(LOAD_CPU)?;
         let measured =
@@ -347,7 +349,11 @@ impl Bench {
                 LOAD_CPU,
             )
         };
-        let warm_up = at_rate(1).await?;
+        let warm_up = if load.warm_up {
+            at_rate(1).await?.requests
+        } else {
+            0
+        };
         let fixed_before = cpu_seconds(life.pid)?;
         let fixed = at_rate(load.seconds).await?;
         let fixed_cpu_seconds = cpu_seconds(life.pid)? - fixed_before;
@@ -357,7 +363,7 @@ impl Bench {
             cpu_seconds: cpu,
             saturated_dropped,
             load_cpu_busy: busy / total,
-            sent: warm_up.requests + fixed.requests,
+            sent: warm_up + fixed.requests,
             fixed,
             fixed_cpu_seconds,
             received,

@@ -12,6 +12,12 @@ use crate::text::unified_diff;
 
 /// The telemetry set-up every example compiles.
 const TELEMETRY: &str = include_str!("../../templates/telemetry.rs");
+/// Part of the telemetry module wherever it is: the check of the variables.
+const TELEMETRY_CONFIG: &str = include_str!("../../templates/telemetry_config.rs");
+/// Only where a framework installs the subscriber (Bevy).
+const TELEMETRY_LAYERS: &str = include_str!("../../templates/telemetry_layers.rs");
+/// Only where a process relays another part's spans (Tauri).
+const TELEMETRY_RELAY: &str = include_str!("../../templates/telemetry_relay.rs");
 /// Listening and graceful shutdown, for the examples that serve HTTP.
 const SERVER: &str = include_str!("../../templates/server.rs");
 const HTTP: &str = include_str!("../../templates/http.rs");
@@ -36,10 +42,12 @@ pub struct Generated {
 }
 
 /// Every generated file of the repository: each example's (and the bench
-/// service's) `src/telemetry.rs`,
-/// `src/server.rs`, `src/http.rs` and `tests/recorded/mod.rs` where it has them (`cargo xtask new`
-/// scaffolds all three; an example that serves no HTTP, or shows the SDK's
-/// raw set-up on purpose, deletes what it does not use), the book's
+/// service's) `src/telemetry.rs` with its `src/telemetry_config.rs`,
+/// `src/server.rs`, `src/http.rs` and `tests/recorded/mod.rs` where it has
+/// them (`cargo xtask new` scaffolds the first four; an example that serves
+/// no HTTP, or shows the SDK's raw set-up on purpose, deletes what it does
+/// not use), the telemetry module's two optional parts (`layers_with`,
+/// `relay`) where an example added them, the book's
 /// appendix of pinned versions, the semantic-conventions registry
 /// table made from the pinned crate, and the overhead table and chart made
 /// from the overhead bench's record.
@@ -144,6 +152,9 @@ pub const BENCH_SERVICE: &str = "bench";
 
 const SHARED: &[(&str, &str)] = &[
     ("src/telemetry.rs", TELEMETRY),
+    ("src/telemetry_config.rs", TELEMETRY_CONFIG),
+    ("src/telemetry_layers.rs", TELEMETRY_LAYERS),
+    ("src/telemetry_relay.rs", TELEMETRY_RELAY),
     ("src/server.rs", SERVER),
     ("src/http.rs", HTTP),
     ("src/browser.rs", BROWSER),
@@ -229,6 +240,7 @@ pub fn new_example_in(root: &Path, slug: &str) -> Result<PathBuf> {
         ("src/main.rs", fill(NEW_MAIN)?),
         ("src/lib.rs", fill(NEW_LIB)?),
         ("src/telemetry.rs", TELEMETRY.to_owned()),
+        ("src/telemetry_config.rs", TELEMETRY_CONFIG.to_owned()),
         ("src/server.rs", SERVER.to_owned()),
         ("src/http.rs", HTTP.to_owned()),
         ("scenario.toml", fill(NEW_SCENARIO)?),

@@ -220,12 +220,16 @@ mod tests {
 
     #[test]
     fn every_variable_is_one_the_template_checks_or_the_server_reads() {
-        let template = include_str!("../../templates/telemetry.rs");
+        let template = [
+            include_str!("../../templates/telemetry.rs"),
+            include_str!("../../templates/telemetry_config.rs"),
+        ]
+        .concat();
         let server = include_str!("../../templates/server.rs");
         for (variable, _) in MALFORMED {
             assert!(
                 template.contains(&format!("\"{variable}\"")),
-                "{variable} is not in the telemetry template"
+                "{variable} is not in the telemetry templates"
             );
         }
         for (variable, _) in SERVER_MALFORMED {
