@@ -92,11 +92,145 @@ fn finished(exporter: &InMemorySpanExporter) -> Vec<SpanData> {
 }
 // ANCHOR_END: test_types
 
+// ANCHOR: span_builder
+use opentelemetry::trace::{Span as _, Status, Tracer};
+use std::time::SystemTime;
+
+fn imported_job<T: Tracer>(tracer: &T, started: SystemTime, ended: SystemTime) {
+    // The builder keeps what is known before the span starts...
+    let mut span = tracer
+        .span_builder("import")
+        .with_start_time(started)
+        .start(tracer);
+    // ...the status and the end go to the started span.
+    span.set_status(Status::error("timed out"));
+    span.end_with_timestamp(ended);
+}
+// ANCHOR_END: span_builder
+
+// ANCHOR: sampling
+use opentelemetry::Context;
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _, TraceId};
+use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
+
+/// Drops the health checks' spans and keeps the others.
+#[derive(Clone, Debug)]
+struct DropHealthChecks;
+
+impl ShouldSample for DropHealthChecks {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        _trace_id: TraceId,
+        name: &str,
+        _span_kind: &SpanKind,
+        _attributes: &[KeyValue],
+        _links: &[Link],
+    ) -> SamplingResult {
+        let decision = if name == "GET /health" {
+            SamplingDecision::Drop
+        } else {
+            SamplingDecision::RecordAndSample
+        };
+        SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            // Pass the caller's tracestate on.
+            trace_state: parent_context
+                .map(|cx| cx.span().span_context().trace_state().clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn health_checks_dropped() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_sampler(DropHealthChecks)
+        .build()
+}
+// ANCHOR_END: sampling
+
+// ANCHOR: retry
+use opentelemetry_otlp::{ExporterBuildError, RetryPolicy, WithHttpConfig as _};
+use std::time::Duration;
+
+fn patient_exporter() -> Result<SpanExporter, ExporterBuildError> {
+    // Retries are on by default: 3 of them, after about 100, 200 and
+    // 400 ms. `RetryPolicy::disabled()` makes one attempt only.
+    SpanExporter::builder()
+        .with_http()
+        .with_retry_policy(
+            RetryPolicy::default()
+                .with_max_retries(5)
+                .with_initial_delay(Duration::from_millis(500))
+                .with_max_delay(Duration::from_secs(30))
+                .with_max_jitter(Duration::from_millis(100)),
+        )
+        .build()
+}
+// ANCHOR_END: retry
+
+// ANCHOR: compression
+use opentelemetry_otlp::{Compression, ParseConfigError};
+
+fn compression(value: &str) -> Option<Compression> {
+    let parsed: Result<Compression, ParseConfigError> = value.parse();
+    match parsed {
+        Ok(compression) => Some(compression),
+        // An opaque error: its message is for people, not for a `match`.
+        Err(error) => {
+            eprintln!("ignoring OTLP compression {value:?}: {error}");
+            None
+        }
+    }
+}
+// ANCHOR_END: compression
+
+// ANCHOR: set_parent
+use std::collections::HashMap;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+fn server_span(headers: &HashMap<String, String>) -> tracing::Span {
+    let span = tracing::info_span!("HTTP request", otel.kind = "server");
+    let parent =
+        global::get_text_map_propagator(|propagator| propagator.extract(headers));
+    // Before the span is first entered: once its OpenTelemetry span has
+    // started, the parent is fixed and this returns `Err(AlreadyStarted)`.
+    if let Err(error) = span.set_parent(parent) {
+        eprintln!("the span stays a root: {error}");
+    }
+    span
+}
+// ANCHOR_END: set_parent
+
+// ANCHOR: trace_id
+// With `TraceContextExt` and `OpenTelemetrySpanExt` in scope, as above.
+
+fn current_trace_id() -> Option<opentelemetry::TraceId> {
+    // `context()` starts the span's OpenTelemetry span if entering it has
+    // not already: set the parent first.
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let span_context = span.span_context();
+    span_context.is_valid().then(|| span_context.trace_id())
+}
+// ANCHOR_END: trace_id
+
 fn main() {
     if let Ok((tracer_provider, logger_provider)) = init() {
         let _ = stop(tracer_provider, logger_provider);
     }
     orders(&global::meter("shop"));
-    let _ = sampled_provider();
+    let provider = sampled_provider();
     let _ = finished(&InMemorySpanExporter::default());
+    imported_job(
+        &provider.tracer("import"),
+        SystemTime::now(),
+        SystemTime::now(),
+    );
+    let _ = health_checks_dropped();
+    let _ = patient_exporter();
+    let _ = compression("gzip");
+    let _ = server_span(&HashMap::new());
+    let _ = current_trace_id();
 }

@@ -25,6 +25,7 @@ pub mod pins;
 pub mod readmes;
 pub mod shape;
 pub mod snippets;
+pub mod stability;
 pub mod stacks;
 pub mod standalone;
 pub mod workflows;

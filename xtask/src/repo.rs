@@ -316,38 +316,53 @@ pub fn binaries_of(packages: &[String]) -> Result<Vec<String>> {
 /// package into its home if no earlier build has, so this works on a
 /// machine that has never built the workspace.
 pub fn package_dir(name: &str, version: &str) -> Result<PathBuf> {
-    let mut command = cargo_metadata::MetadataCommand::new();
-    command.manifest_path(root().join("Cargo.toml"));
-    package_dir_with(command, name, version, &["--locked"])
+    Ok(package_dirs(&[(name, version)])?.remove(0))
 }
 
-/// [`package_dir`] with a prepared `cargo metadata` command (another
+/// [`package_dir`] of several packages, with one `cargo metadata`.
+pub fn package_dirs(packages: &[(&str, &str)]) -> Result<Vec<PathBuf>> {
+    let mut command = cargo_metadata::MetadataCommand::new();
+    command.manifest_path(root().join("Cargo.toml"));
+    package_dirs_with(command, packages, &["--locked"])
+}
+
+/// [`package_dirs`] with a prepared `cargo metadata` command (another
 /// manifest, another Cargo home) and extra options.
-fn package_dir_with(
+fn package_dirs_with(
     mut command: cargo_metadata::MetadataCommand,
-    name: &str,
-    version: &str,
+    packages: &[(&str, &str)],
     options: &[&str],
-) -> Result<PathBuf> {
+) -> Result<Vec<PathBuf>> {
     // Only the packages this machine builds: the Windows and macOS crates
     // would be downloaded for nothing.
     let mut options: Vec<String> = options.iter().map(|o| (*o).to_owned()).collect();
     options.extend(["--filter-platform".to_owned(), host_target()?]);
+    let names: Vec<String> =
+        packages.iter().map(|(n, v)| format!("{n} {v}")).collect();
     let metadata = command.other_options(options).exec().with_context(|| {
-        format!("`cargo metadata` failed while looking for {name} {version}")
+        format!(
+            "`cargo metadata` failed while looking for {}",
+            names.join(", ")
+        )
     })?;
-    let package = metadata
-        .packages
+    packages
         .iter()
-        .find(|p| p.name == name && p.version.to_string() == version)
-        .with_context(|| {
-            format!("{name} {version} is not among the workspace's dependencies")
-        })?;
-    let dir = package
-        .manifest_path
-        .parent()
-        .with_context(|| format!("{} has no directory", package.manifest_path))?;
-    Ok(dir.as_std_path().to_path_buf())
+        .map(|&(name, version)| {
+            let package = metadata
+                .packages
+                .iter()
+                .find(|p| p.name == name && p.version.to_string() == version)
+                .with_context(|| {
+                    format!(
+                        "{name} {version} is not among the workspace's dependencies"
+                    )
+                })?;
+            let dir = package.manifest_path.parent().with_context(|| {
+                format!("{} has no directory", package.manifest_path)
+            })?;
+            Ok(dir.as_std_path().to_path_buf())
+        })
+        .collect()
 }
 
 /// The target this machine builds for (`rustc -vV`'s `host:` line).
@@ -365,7 +380,7 @@ fn host_target() -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::package_dir_with;
+    use super::package_dirs_with;
 
     /// The regression that reached a fresh machine: a crate's source was
     /// looked for in `~/.cargo/registry/src`, which only a machine that had
@@ -391,8 +406,10 @@ mod tests {
                 .env("CARGO_HOME", home);
             command
         };
-        let dir = package_dir_with(command_in(home.path()), "itoa", "1.0.15", &[])
-            .unwrap();
+        let dir =
+            package_dirs_with(command_in(home.path()), &[("itoa", "1.0.15")], &[])
+                .unwrap()
+                .remove(0);
         assert!(
             dir.starts_with(home.path()),
             "{} is not in the new home",
@@ -401,7 +418,8 @@ mod tests {
         assert!(dir.join("src/lib.rs").is_file());
         let missing = tempfile::tempdir().unwrap();
         let command = command_in(missing.path());
-        let error = package_dir_with(command, "itoa", "1.0.14", &[]).unwrap_err();
+        let error =
+            package_dirs_with(command, &[("itoa", "1.0.14")], &[]).unwrap_err();
         assert!(
             format!("{error:#}")
                 .contains("is not among the workspace's dependencies"),

@@ -139,9 +139,10 @@ impl Fairing for Telemetry {
         let method = request.method().as_str();
         let route = request.route().map(|route| route.uri.path());
         if let Some(route) = route {
-            // The OpenTelemetry span has started already (setting its parent
-            // starts it), so it is renamed through the OpenTelemetry API;
-            // recording `otel.name` now would be ignored.
+            // The OpenTelemetry span has started already (the handler ran
+            // inside it, and entering a span starts it), so it is renamed
+            // through the OpenTelemetry API; recording `otel.name` now would
+            // be ignored.
             span.context()
                 .span()
                 .update_name(format!("{method} {route}"));

@@ -122,6 +122,8 @@ pub fn render() -> Result<String> {
          - After an upgrade, `cargo tree -d` must show no second copy of an\n  \
          `opentelemetry*` crate. With two, a service can compile and export\n  \
          nothing.\n\
+         - Logs and metrics export is stable; traces are beta, and every crate\n  \
+         is 0.x: treat each minor release as breaking.\n\
          - The few crates on another version are listed at the end, each with\n  \
          the reason.\n\n\
          ## The compatibility line\n\n\
@@ -147,6 +149,7 @@ pub fn render() -> Result<String> {
              depends on: a service that builds its own gRPC client or server on a \
              different `tonic` would compile a second copy, whose types the \
              exporter does not accept.\n\n";
+    out += &super::stability::section(&pins)?;
     out += "## Every pinned crate\n\n| crate | version | documentation | used in |\n|---|---|---|---|\n";
     for (name, pinned) in &pins {
         // The version as Cargo.lock records it (with any build metadata).
