@@ -15,7 +15,7 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `..._COMPRESSION`, `..._TIMEOUT` | read by the exporters |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | read by the tracer provider |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | read by the periodic metric reader |
-//! | `RUST_LOG` | what the console prints (default `info`); the SDK's own messages once a minute |
+//! | `RUST_LOG` | what the console prints (default `info`), each line inside a span led by its trace and span ids; the SDK's own messages once a minute |
 //! | `RUST_LOG_EXPORT` | which `tracing` spans and events are exported, in `RUST_LOG`'s syntax (default `info`); the export pipeline's own never are |
 //!
 //! These, and the other `OTEL_*` variables the SDK and the exporters read
@@ -28,7 +28,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry::{KeyValue, global};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{
@@ -43,6 +43,8 @@ use tracing::Subscriber;
 use tracing::callsite::Identifier;
 use tracing_subscriber::filter::combinator::And;
 use tracing_subscriber::filter::{FilterExt as _, FilterFn, filter_fn};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -207,7 +209,9 @@ pub fn init_with(
     let console = extensions
         .console
         .take()
-        .unwrap_or_else(|| Box::new(tracing_subscriber::fmt::layer()))
+        .unwrap_or_else(|| {
+            Box::new(tracing_subscriber::fmt::layer().map_event_format(WithTraceIds))
+        })
         .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()));
 
     // Read before anything is installed: a bad value leaves nothing behind.
@@ -541,3 +545,41 @@ impl<S> Filter<S> for SdkMessagesOncePerMinute {
     }
 }
 // ANCHOR_END: once_per_minute
+
+// ANCHOR: trace_ids
+/// The console's line format, with each line written inside a span led by
+/// the ids of its trace and span (`trace_id=… span_id=…`): a line found in
+/// a platform's log store then leads to its trace. The ids are those of
+/// the current OpenTelemetry span, the innermost exported span around the
+/// line: entering a `tracing` span makes its OpenTelemetry span current.
+struct WithTraceIds<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+    N: for<'writer> FormatFields<'writer> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let cx = opentelemetry::Context::current();
+        let span = cx.span();
+        let ids = span.span_context();
+        // First, not last: after the line, the ids would need the line in
+        // a buffer of their own, without the console's colours.
+        if ids.is_valid() {
+            write!(
+                writer,
+                "trace_id={} span_id={} ",
+                ids.trace_id(),
+                ids.span_id()
+            )?;
+        }
+        self.0.format_event(ctx, writer, event)
+    }
+}
+// ANCHOR_END: trace_ids

@@ -416,7 +416,47 @@ fn check_datadog(
             ));
         }
     }
+    for e in &expect.console {
+        let printed = observed
+            .outputs
+            .get(&e.process)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let found = printed.iter().any(|line| {
+            line.contains(&e.contains)
+                && (!e.correlated
+                    || console_ids(line).is_some_and(|(trace, span)| {
+                        received
+                            .spans
+                            .iter()
+                            .any(|s| s.trace_id == trace && s.span_id == span)
+                    }))
+        });
+        if !found {
+            failures.push(format!(
+                "a console line from {} containing {:?}{}: none of its {} lines",
+                e.process,
+                e.contains,
+                if e.correlated {
+                    ", whose trace_id and span_id name a received span"
+                } else {
+                    ""
+                },
+                printed.len()
+            ));
+        }
+    }
     failures
+}
+
+/// The `trace_id=` (32 hex digits) and `span_id=` (16) of a console line.
+fn console_ids(line: &str) -> Option<(&str, &str)> {
+    let hex = |key: &str, digits: usize| {
+        let (_, after) = line.split_once(key)?;
+        let id = after.get(..digits)?;
+        id.bytes().all(|b| b.is_ascii_hexdigit()).then_some(id)
+    };
+    Some((hex("trace_id=", 32)?, hex("span_id=", 16)?))
 }
 
 /// Whether a log line's `dd.trace_id` and `dd.span_id` (decimal, the lower

@@ -210,6 +210,9 @@ pub struct Expect {
     /// JSON log lines a process must print.
     #[serde(default)]
     pub json_log: Vec<JsonLogExpectation>,
+    /// Console lines a process must print (the telemetry module's format).
+    #[serde(default)]
+    pub console: Vec<ConsoleExpectation>,
 }
 
 /// A span kind, as OTLP names them.
@@ -496,6 +499,19 @@ pub struct JsonLogExpectation {
     pub correlated: bool,
 }
 
+/// A console line a process must print.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleExpectation {
+    /// The `[[process]]` that prints it.
+    pub process: String,
+    /// Text the line contains: its message, say.
+    pub contains: String,
+    /// Its `trace_id=` and `span_id=` (W3C hex) name a span that arrived.
+    #[serde(default)]
+    pub correlated: bool,
+}
+
 /// What the committed snapshot shows.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -664,11 +680,22 @@ fn check(scenario: &Scenario) -> Result<()> {
     if !scenario.expect.dogstatsd.is_empty() && !scenario.needs(Need::DatadogAgent) {
         bail!("[[expect.dogstatsd]] needs `needs = [\"datadog-agent\"]`");
     }
-    for e in &scenario.expect.json_log {
-        if !process(&e.process) {
+    let reads = scenario
+        .expect
+        .json_log
+        .iter()
+        .map(|e| ("json_log", &e.process));
+    let reads = reads.chain(
+        scenario
+            .expect
+            .console
+            .iter()
+            .map(|e| ("console", &e.process)),
+    );
+    for (kind, name) in reads {
+        if !process(name) {
             bail!(
-                "[[expect.json_log]] reads process {:?}, but no serving [[process]] has that name",
-                e.process
+                "[[expect.{kind}]] reads process {name:?}, but no serving [[process]] has that name"
             );
         }
     }

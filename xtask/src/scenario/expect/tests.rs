@@ -553,6 +553,35 @@ fn json_log_lines_by_fields_and_correlation() {
 }
 
 #[test]
+fn console_lines_by_text_and_correlation() {
+    let traced = with(span("GET /hello", "00f067aa0ba902b7", None), |s| {
+        s.trace_id = "dc562f6846eb76545fce2b8a8c7b7c2e".into();
+    });
+    let received = spans(vec![traced]);
+    let line = "trace_id=dc562f6846eb76545fce2b8a8c7b7c2e span_id=00f067aa0ba902b7 \
+                2026-12-07T10:00:00.000000Z  INFO quickstart: greeting sent";
+    let e = expect(
+        "[[console]]\nprocess = \"checkout\"\ncontains = \"greeting sent\"\ncorrelated = true",
+    );
+    let judge =
+        |lines: &[&str]| check(&e, &received, &observed(&[], lines), Visible::ALL);
+    assert!(judge(&["listening on http://127.0.0.1:1", line]).is_empty());
+    let other_span = line.replace("00f067aa0ba902b7", "00f067aa0ba902b8");
+    let short_id = line.replace("dc562f6846eb7654", "dc56");
+    let no_ids = "2026-12-07T10:00:00.000000Z  INFO quickstart: greeting sent";
+    let other_text = line.replace("greeting sent", "request failed");
+    for bad in [&other_span, &short_id, no_ids, &other_text] {
+        let found = judge(&[bad]);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("a console line from checkout")),
+            "{bad}: {found:?}"
+        );
+    }
+}
+
+#[test]
 fn what_a_source_cannot_show_is_not_judged() {
     let e = expect("[[log]]\nbody = \"x\"\n[[request]]\nsignal = \"traces\"");
     assert_eq!(failures(&e, &Received::default()).len(), 2);

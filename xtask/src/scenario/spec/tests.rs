@@ -211,6 +211,10 @@ fn references_to_processes_must_resolve() {
             "[[expect.json_log]] reads",
         ),
         (
+            "[[expect.console]]\nprocess = \"nobody\"\ncontains = \"x\"",
+            "[[expect.console]] reads",
+        ),
+        (
             "[[expect.dogstatsd]]\nname = \"a\"\ntype = \"c\"",
             "needs `needs = [\"datadog-agent\"]`",
         ),
