@@ -18,6 +18,8 @@ const TELEMETRY_CONFIG: &str = include_str!("../../templates/telemetry_config.rs
 const TELEMETRY_LAYERS: &str = include_str!("../../templates/telemetry_layers.rs");
 /// Only where a process relays another part's spans (Tauri).
 const TELEMETRY_RELAY: &str = include_str!("../../templates/telemetry_relay.rs");
+/// Only where the console prints JSON lines (the Kubernetes operator).
+const TELEMETRY_JSON: &str = include_str!("../../templates/telemetry_json.rs");
 /// Listening and graceful shutdown, for the examples that serve HTTP.
 const SERVER: &str = include_str!("../../templates/server.rs");
 const HTTP: &str = include_str!("../../templates/http.rs");
@@ -46,8 +48,8 @@ pub struct Generated {
 /// `src/server.rs`, `src/http.rs` and `tests/recorded/mod.rs` where it has
 /// them (`cargo xtask new` scaffolds the first four; an example that serves
 /// no HTTP, or shows the SDK's raw set-up on purpose, deletes what it does
-/// not use), the telemetry module's two optional parts (`layers_with`,
-/// `relay`) where an example added them, the book's
+/// not use), the telemetry module's optional parts (`layers_with`, `relay`,
+/// the JSON console) where an example added them, the book's
 /// appendix of pinned versions, the semantic-conventions registry
 /// table made from the pinned crate, and the overhead table and chart made
 /// from the overhead bench's record.
@@ -155,6 +157,7 @@ const SHARED: &[(&str, &str)] = &[
     ("src/telemetry_config.rs", TELEMETRY_CONFIG),
     ("src/telemetry_layers.rs", TELEMETRY_LAYERS),
     ("src/telemetry_relay.rs", TELEMETRY_RELAY),
+    ("src/telemetry_json.rs", TELEMETRY_JSON),
     ("src/server.rs", SERVER),
     ("src/http.rs", HTTP),
     ("src/browser.rs", BROWSER),

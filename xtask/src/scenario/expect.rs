@@ -408,7 +408,7 @@ fn check_datadog(
                 e.process,
                 e.fields,
                 if e.correlated {
-                    ", whose dd.trace_id and dd.span_id name a received span"
+                    ", whose trace and span ids name a received span"
                 } else {
                     ""
                 },
@@ -459,12 +459,20 @@ fn console_ids(line: &str) -> Option<(&str, &str)> {
     Some((hex("trace_id=", 32)?, hex("span_id=", 16)?))
 }
 
-/// Whether a log line's `dd.trace_id` and `dd.span_id` (decimal, the lower
-/// 64 bits) are those of a received span.
+/// Whether a JSON log line's ids are those of a received span: `trace_id`
+/// and `span_id` (W3C hex), or `dd.trace_id` and `dd.span_id` (decimal,
+/// the lower 64 bits).
 fn names_a_span(
     object: &serde_json::Map<String, Value>,
     received: &Received,
 ) -> bool {
+    let text = |key: &str| object.get(key).and_then(Value::as_str);
+    if let (Some(trace), Some(span)) = (text("trace_id"), text("span_id")) {
+        return received
+            .spans
+            .iter()
+            .any(|s| s.trace_id == trace && s.span_id == span);
+    }
     let decimal = |key: &str| {
         object
             .get(key)

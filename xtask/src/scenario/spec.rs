@@ -493,8 +493,9 @@ pub struct JsonLogExpectation {
     pub process: String,
     #[serde(default)]
     pub fields: BTreeMap<String, toml::Value>,
-    /// Its `dd.trace_id` and `dd.span_id` (Datadog's decimal form of the
-    /// lower 64 bits) name a span that arrived.
+    /// Its ids name a span that arrived: `trace_id` and `span_id` in the
+    /// W3C form, or `dd.trace_id` and `dd.span_id` (Datadog's decimal form
+    /// of the lower 64 bits).
     #[serde(default)]
     pub correlated: bool,
 }

@@ -541,7 +541,16 @@ fn json_log_lines_by_fields_and_correlation() {
     assert!(judge(&["not json", &line]).is_empty());
     let wrong_field = line.replace("\"info\"", "\"error\"");
     let uncorrelated = line.replace(&span_id.to_string(), "1");
-    for bad in [wrong_field.as_str(), uncorrelated.as_str(), "plain text"] {
+    // The W3C form, as the telemetry module's JSON console writes it.
+    let w3c = r#"{"level":"INFO","message":"order placed","trace_id":"dc562f6846eb76545fce2b8a8c7b7c2e","span_id":"00f067aa0ba902b7","status":"info"}"#;
+    assert!(judge(&[w3c]).is_empty());
+    let w3c_other_span = w3c.replace("00f067aa0ba902b7", "00f067aa0ba902b8");
+    for bad in [
+        wrong_field.as_str(),
+        uncorrelated.as_str(),
+        "plain text",
+        w3c_other_span.as_str(),
+    ] {
         let found = judge(&[bad]);
         assert!(
             found
