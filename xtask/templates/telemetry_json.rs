@@ -28,8 +28,10 @@ pub fn json_console() -> ConsoleLayer {
 // ANCHOR: json_lines
 /// Writes each event as one JSON object on stdout: its fields, `message`
 /// among them, then `timestamp` (milliseconds since the Unix epoch),
-/// `level`, `target`, and, inside an exported span, `trace_id` and
-/// `span_id` in the W3C form.
+/// `level`, `target`, and, inside a sampled span, `trace_id` and `span_id`
+/// in the W3C form. These replace an event field of the same name. The
+/// fields of the spans around the event are not written: put what the log
+/// store needs on the event.
 struct JsonLines;
 
 impl<S: Subscriber> Layer<S> for JsonLines {
@@ -49,7 +51,7 @@ impl<S: Subscriber> Layer<S> for JsonLines {
         let cx = opentelemetry::Context::current();
         let span = cx.span();
         let ids = span.span_context();
-        if ids.is_valid() {
+        if ids.is_valid() && ids.is_sampled() {
             line.insert("trace_id".into(), ids.trace_id().to_string().into());
             line.insert("span_id".into(), ids.span_id().to_string().into());
         }

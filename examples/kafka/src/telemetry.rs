@@ -15,7 +15,7 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `..._COMPRESSION`, `..._TIMEOUT` | read by the exporters |
 //! | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | read by the tracer provider |
 //! | `OTEL_METRIC_EXPORT_INTERVAL` | read by the periodic metric reader |
-//! | `RUST_LOG` | what the console prints (default `info`), each line inside a span led by its trace and span ids; the SDK's own messages once a minute |
+//! | `RUST_LOG` | what the console prints (default `info`), each line inside a sampled span led by its trace and span ids; the SDK's own messages once a minute |
 //! | `RUST_LOG_EXPORT` | which `tracing` spans and events are exported, in `RUST_LOG`'s syntax (default `info`); the export pipeline's own never are |
 //!
 //! These, and the other `OTEL_*` variables the SDK and the exporters read
@@ -547,11 +547,14 @@ impl<S> Filter<S> for SdkMessagesOncePerMinute {
 // ANCHOR_END: once_per_minute
 
 // ANCHOR: trace_ids
-/// The console's line format, with each line written inside a span led by
-/// the ids of its trace and span (`trace_id=… span_id=…`): a line found in
-/// a platform's log store then leads to its trace. The ids are those of
-/// the current OpenTelemetry span, the innermost exported span around the
-/// line: entering a `tracing` span makes its OpenTelemetry span current.
+/// The console's line format, with each line written inside a sampled
+/// span led by the ids of its trace and span (`trace_id=… span_id=…`): a
+/// line found in a platform's log store then leads to its trace. The ids
+/// are those of the current OpenTelemetry span, the innermost exported
+/// span around the line: entering a `tracing` span makes its
+/// OpenTelemetry span current (`tracing-opentelemetry`'s context
+/// activation, on by default). A span the sampler dropped has ids too,
+/// of a trace no backend holds: those are left out.
 struct WithTraceIds<F>(F);
 
 impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
@@ -571,7 +574,7 @@ where
         let ids = span.span_context();
         // First, not last: after the line, the ids would need the line in
         // a buffer of their own, without the console's colours.
-        if ids.is_valid() {
+        if ids.is_valid() && ids.is_sampled() {
             write!(
                 writer,
                 "trace_id={} span_id={} ",

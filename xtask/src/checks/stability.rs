@@ -111,8 +111,10 @@ pub fn section(pins: &BTreeMap<String, String>) -> Result<String> {
          release.\n\
          - Turn on an `experimental_*` feature only where you accept that it\n  \
          may change in any release.\n\
-         - Expect a new release to raise the minimum Rust version, within the\n  \
-         policy quoted above.\n\n"
+         - Expect a new release to raise the minimum Rust version. The\n  \
+         OpenTelemetry crates support the current stable Rust and the three\n  \
+         minor versions before it, and do not count a raise within that as\n  \
+         breaking.\n\n"
     ))
 }
 
