@@ -48,6 +48,16 @@ pub struct Observed {
     pub outputs: BTreeMap<String, Vec<String>>,
 }
 
+impl Observed {
+    /// The lines `process` printed, none if it printed nothing.
+    fn printed(&self, process: &str) -> &[String] {
+        self.outputs
+            .get(process)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+}
+
 pub fn toml_to_json(value: &toml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
@@ -386,11 +396,7 @@ fn check_datadog(
         }
     }
     for e in &expect.json_log {
-        let printed = observed
-            .outputs
-            .get(&e.process)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let printed = observed.printed(&e.process);
         let found = printed.iter().any(|line| {
             let Ok(Value::Object(object)) = serde_json::from_str::<Value>(line)
             else {
@@ -417,11 +423,7 @@ fn check_datadog(
         }
     }
     for e in &expect.console {
-        let printed = observed
-            .outputs
-            .get(&e.process)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let printed = observed.printed(&e.process);
         let found = printed.iter().any(|line| {
             line.contains(&e.contains)
                 && (!e.correlated
