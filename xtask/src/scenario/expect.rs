@@ -427,12 +427,8 @@ fn check_datadog(
         let found = printed.iter().any(|line| {
             line.contains(&e.contains)
                 && (!e.correlated
-                    || console_ids(line).is_some_and(|(trace, span)| {
-                        received
-                            .spans
-                            .iter()
-                            .any(|s| s.trace_id == trace && s.span_id == span)
-                    }))
+                    || console_ids(line)
+                        .is_some_and(|(trace, span)| arrived(received, trace, span)))
         });
         if !found {
             failures.push(format!(
@@ -449,6 +445,14 @@ fn check_datadog(
         }
     }
     failures
+}
+
+/// Whether a span with these W3C ids was received.
+fn arrived(received: &Received, trace_id: &str, span_id: &str) -> bool {
+    received
+        .spans
+        .iter()
+        .any(|s| s.trace_id == trace_id && s.span_id == span_id)
 }
 
 /// The `trace_id=` (32 hex digits) and `span_id=` (16) of a console line.
@@ -470,10 +474,7 @@ fn names_a_span(
 ) -> bool {
     let text = |key: &str| object.get(key).and_then(Value::as_str);
     if let (Some(trace), Some(span)) = (text("trace_id"), text("span_id")) {
-        return received
-            .spans
-            .iter()
-            .any(|s| s.trace_id == trace && s.span_id == span);
+        return arrived(received, trace, span);
     }
     let decimal = |key: &str| {
         object
