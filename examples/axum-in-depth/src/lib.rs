@@ -6,9 +6,12 @@
 //! decides whether the span sees it.
 //!
 //! Routes: `POST /api/orders` (JSON body), `GET /api/orders/{id}`,
+//! `GET /api/orders/{id}/receipt` (an error with a source chain),
 //! `GET /events` (three server-sent events), `GET /ws` (a WebSocket that
-//! echoes), `GET /slow` (longer than the timeout).
+//! echoes), `GET /slow` (longer than the timeout), `GET /panic` (a handler
+//! that panics).
 
+use std::error::Error;
 use std::time::Duration;
 
 use axum::Json;
@@ -22,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use opentelemetry::metrics::Meter;
 use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry_semantic_conventions::attribute::ERROR_TYPE;
+use opentelemetry_semantic_conventions::attribute::{
+    ERROR_TYPE, EXCEPTION_MESSAGE, EXCEPTION_TYPE,
+};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::{Stream, StreamExt as _};
@@ -50,12 +55,14 @@ pub fn app(meter: &Meter) -> Router {
 pub fn routes() -> Router {
     let api = Router::new()
         .route("/orders", post(create_order))
-        .route("/orders/{id}", get(order));
+        .route("/orders/{id}", get(order))
+        .route("/orders/{id}/receipt", get(receipt));
     Router::new()
         .nest("/api", api)
         .route("/events", get(events))
         .route("/ws", get(websocket))
         .route("/slow", get(slow))
+        .route("/panic", get(panics))
 }
 
 /// Answers 408 for a request that takes longer than [`TIMEOUT`].
@@ -156,3 +163,70 @@ async fn slow() -> &'static str {
     tokio::time::sleep(TIMEOUT * 5).await;
     "too late"
 }
+
+// ANCHOR: panics
+/// `GET /panic`: a bug, made on purpose. The catch layer that
+/// `http::instrument` adds answers 500, and the service goes on serving.
+async fn panics() -> &'static str {
+    let lines: Vec<&str> = Vec::new();
+    lines[0]
+}
+// ANCHOR_END: panics
+
+// ANCHOR: receipt
+/// Why a receipt could not be read. Its source is the I/O error beneath.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("cannot read the receipt of order {id}")]
+    Unreadable {
+        id: u32,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `GET /api/orders/{id}/receipt`: reads `receipts/{id}.txt`, which this
+/// example never writes, so the read fails and `?` returns the error.
+async fn receipt(Path(id): Path<u32>) -> Result<String, ReceiptError> {
+    let path = format!("receipts/{id}.txt");
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| ReceiptError::Unreadable { id, source })?;
+    Ok(text)
+}
+
+/// The client gets a 500 and no detail; the trace gets the whole chain.
+impl IntoResponse for ReceiptError {
+    fn into_response(self) -> Response {
+        record_error(&self);
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+    }
+}
+// ANCHOR_END: receipt
+
+// ANCHOR: record_error
+/// Logs `error` as an `ERROR` event in the current span: its type, and its
+/// message followed by each of its sources, `top: cause: root`. The event
+/// sets the span's status to error; exported, it is a log record in the
+/// span's trace.
+pub fn record_error<E: Error + 'static>(error: &E) {
+    let chain = chain(error);
+    tracing::error!(
+        { EXCEPTION_TYPE } = std::any::type_name::<E>(),
+        { EXCEPTION_MESSAGE } = chain.as_str(),
+        "{chain}"
+    );
+}
+
+/// An error's message and its sources', joined by `: `.
+pub fn chain(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+// ANCHOR_END: record_error

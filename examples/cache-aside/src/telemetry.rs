@@ -39,6 +39,9 @@ use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{SdkTracerProvider, TracerProviderBuilder};
+use opentelemetry_semantic_conventions::attribute::{
+    CODE_COLUMN_NUMBER, CODE_FILE_PATH, CODE_LINE_NUMBER, EXCEPTION_MESSAGE,
+};
 use tracing::Subscriber;
 use tracing::callsite::Identifier;
 use tracing_subscriber::filter::combinator::And;
@@ -237,11 +240,50 @@ pub fn init_with(
             .with(spans)
             .with(logs),
     )?;
+    log_panics();
     Ok(Telemetry {
         providers: Some(built.providers),
     })
 }
 // ANCHOR_END: init_with_fn
+
+// ANCHOR: panic_hook
+/// Makes every panic an `ERROR` event in the span that was current where it
+/// happened, then runs the hook that was there before (Rust's own prints
+/// the message to stderr, and a backtrace under `RUST_BACKTRACE=1`). The
+/// event sets that span's status to error; exported as a log record, it
+/// carries the message, the place (as `code.*` attributes, which keeps the
+/// body the same when a line moves) and the trace. The hook runs before the
+/// stack unwinds, while the span is still entered.
+fn log_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        // `PanicHookInfo::payload_as_str` does this from Rust 1.91 on.
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("Box<dyn Any>");
+        match info.location() {
+            Some(place) => tracing::error!(
+                { EXCEPTION_MESSAGE } = message,
+                { CODE_FILE_PATH } = place.file(),
+                { CODE_LINE_NUMBER } = i64::from(place.line()),
+                { CODE_COLUMN_NUMBER } = i64::from(place.column()),
+                "panicked: {message}"
+            ),
+            None => {
+                tracing::error!(
+                    { EXCEPTION_MESSAGE } = message,
+                    "panicked: {message}"
+                )
+            }
+        }
+        previous(info);
+    }));
+}
+// ANCHOR_END: panic_hook
 
 /// The providers, and which signals have a layer.
 pub(crate) struct Built {

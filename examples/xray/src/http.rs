@@ -8,12 +8,13 @@
 //! In the book's repository, edit the template and run `cargo xtask gen`;
 //! in a copy of this example outside it, this file is yours to edit.
 
+use std::any::Any;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Response;
+use axum::http::{Response, StatusCode};
 use axum::middleware::{self, Next};
 use opentelemetry::KeyValue;
 use opentelemetry::global;
@@ -25,6 +26,7 @@ use opentelemetry_semantic_conventions::attribute::{
     URL_PATH, URL_SCHEME,
 };
 use opentelemetry_semantic_conventions::metric::HTTP_SERVER_REQUEST_DURATION;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
@@ -32,10 +34,16 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 // ANCHOR: instrument
 /// Wraps `router` in a server span per request (tower-http's `TraceLayer`)
-/// and records `http.server.request.duration` (a middleware).
+/// and records `http.server.request.duration` (a middleware). A handler
+/// that panics gets a 500 (tower-http's `CatchPanicLayer`), which both of
+/// them see.
 pub fn instrument(router: Router, meter: &Meter) -> Router {
     let metrics = HttpServerMetrics::new(meter);
     router
+        // Innermost, so that the span and the metric see the 500; outside
+        // them, a panic would drop the connection and end the span with no
+        // status at all.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(metrics, record_duration))
         .layer(
             TraceLayer::new_for_http()
@@ -44,6 +52,15 @@ pub fn instrument(router: Router, meter: &Meter) -> Router {
                 // on_response already marks 5xx spans as errors.
                 .on_failure(()),
         )
+}
+
+/// The answer to a request whose handler panicked. The panic itself is
+/// already logged, inside the request's span, by the panic hook that
+/// `telemetry::init` installs; the client learns only that it failed.
+fn panic_response(_panic: Box<dyn Any + Send>) -> Response<Body> {
+    let mut response = Response::new(Body::from("internal server error"));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
 }
 // ANCHOR_END: instrument
 

@@ -287,6 +287,7 @@ pub fn check(
         };
         let found = received.logs.iter().any(|log| {
             log.body.contains(&e.body)
+                && attributes_match(&log.attributes, &e.attributes)
                 && e.severity.is_none_or(|s| {
                     s.as_str().eq_ignore_ascii_case(&log.severity_text)
                 })
@@ -300,6 +301,9 @@ pub fn check(
             let mut text = format!("log containing {:?}", e.body);
             if let Some(severity) = e.severity {
                 text += &format!(" severity={}", severity.as_str());
+            }
+            for (k, v) in &e.attributes {
+                text += &format!(" {k}={}", toml_to_json(v));
             }
             if let Some(span) = &e.in_span {
                 text += &format!(" carrying the trace and span id of span {span:?}");

@@ -304,6 +304,9 @@ impl<'a> Run<'a> {
                 .servers
                 .iter()
                 .map(|s| (s.process.name.clone(), s.process.output_lines()))
+                .chain(session.jobs.iter().map(|(name, printed)| {
+                    (name.clone(), printed.lines().map(str::to_owned).collect())
+                }))
                 .collect(),
         };
         let read_back = session.read_back(collector).await;
@@ -452,8 +455,10 @@ impl<'a> Run<'a> {
                     let ports = &envoy_ports[&process.name];
                     self.envoy(process, config, vars, ports, &values).await?
                 }
-                Kind::Job { bin } => {
-                    let printed = self.job(process, bin, &endpoint, &values).await?;
+                Kind::Job { bin, exit_code } => {
+                    let printed = self
+                        .job(process, bin, *exit_code, &endpoint, &values)
+                        .await?;
                     session.jobs.push((process.name.clone(), printed));
                     continue;
                 }
@@ -488,12 +493,13 @@ impl<'a> Run<'a> {
         serve(&process.name, &mut command).await
     }
 
-    /// Runs a job of the example to its end; what it printed, if it
-    /// succeeded.
+    /// Runs a job of the example to its end; what it printed, if it exited
+    /// with `exit_code`.
     async fn job(
         &self,
         process: &Process,
         bin: &str,
+        exit_code: i32,
         endpoint: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<String> {
@@ -502,9 +508,9 @@ impl<'a> Run<'a> {
         command.envs(self.process_env(process, endpoint, values));
         let finished =
             proc::run_to_exit(&process.name, &mut command, JOB_DEADLINE).await?;
-        if !finished.status.success() {
+        if finished.status.code() != Some(exit_code) {
             anyhow::bail!(
-                "{} failed ({}):\n{}",
+                "{} exited with {}, not with code {exit_code}:\n{}",
                 process.name,
                 finished.status,
                 finished.printed()

@@ -376,6 +376,9 @@ pub struct LogExpectation {
     pub severity: Option<Severity>,
     /// The record must carry the trace and span id of a span with this name.
     pub in_span: Option<String>,
+    /// The record must carry these attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, toml::Value>,
 }
 
 /// An instant PromQL query that must return at least one series.
@@ -693,10 +696,17 @@ fn check(scenario: &Scenario) -> Result<()> {
             .iter()
             .map(|e| ("console", &e.process)),
     );
+    let prints = |name: &str| {
+        scenario.process.iter().any(|p| {
+            p.name == name
+                && matches!(p.kind, Kind::Server { .. } | Kind::Job { .. })
+        })
+    };
     for (kind, name) in reads {
-        if !process(name) {
+        if !prints(name) {
             bail!(
-                "[[expect.{kind}]] reads process {name:?}, but no serving [[process]] has that name"
+                "[[expect.{kind}]] reads process {name:?}, but no server or job \
+                 [[process]] has that name"
             );
         }
     }

@@ -391,6 +391,43 @@ fn logs_by_body_severity_and_span() {
     );
 }
 
+#[test]
+fn logs_by_attributes() {
+    let with = |attributes: &[(&str, serde_json::Value)]| {
+        let mut record = log("panicked at src/lib.rs:9:5: boom", "ERROR", None);
+        for (k, v) in attributes {
+            record.attributes.insert((*k).to_owned(), v.clone());
+        }
+        Received {
+            logs: vec![record],
+            ..Default::default()
+        }
+    };
+    let wanted = "[[log]]\nbody = \"panicked at\"\n\
+                  attributes = { \"exception.message\" = \"boom\", \
+                  \"code.line.number\" = 9 }";
+    let good = with(&[
+        ("exception.message", "boom".into()),
+        ("code.line.number", 9.into()),
+    ]);
+    judged(
+        wanted,
+        &good,
+        &with(&[
+            ("exception.message", "bang".into()),
+            ("code.line.number", 9.into()),
+        ]),
+        "exception.message=\"boom\"",
+    );
+    // A missing attribute fails as a different value does.
+    judged(
+        wanted,
+        &good,
+        &with(&[("exception.message", "boom".into())]),
+        "code.line.number=9",
+    );
+}
+
 fn request(
     transport: &'static str,
     compression: Option<&str>,

@@ -33,9 +33,11 @@ pub enum Kind {
     /// `PORT=0` unless its `env` says otherwise, and is ready when it
     /// prints its `listening on` line.
     Server { bin: String },
-    /// A binary that runs to completion (`until_exit = true`), and must
-    /// succeed, before the next process starts; it has no address.
-    Job { bin: String },
+    /// A binary that runs to completion (`until_exit = true`) before the
+    /// next process starts; it has no address. It must exit with
+    /// `exit_code`: 0 unless the scenario says otherwise (101, a panic,
+    /// when the job shows what a crash still exports).
+    Job { bin: String, exit_code: i32 },
     /// A desktop app (`desktop = true`; the scenario must say
     /// `needs = ["desktop"]`): started with its `env` by WebKitWebDriver on
     /// a virtual display when the `[[browser]]` steps begin, which then
@@ -67,7 +69,7 @@ impl Process {
     /// The example's binary it runs; `None` for an Envoy.
     pub fn bin(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Server { bin } | Kind::Job { bin } | Kind::Desktop { bin } => {
+            Kind::Server { bin } | Kind::Job { bin, .. } | Kind::Desktop { bin } => {
                 Some(bin)
             }
             Kind::Envoy { .. } => None,
@@ -104,6 +106,7 @@ struct Written {
     env: BTreeMap<String, String>,
     #[serde(default)]
     until_exit: bool,
+    exit_code: Option<i32>,
     #[serde(default)]
     desktop: bool,
 }
@@ -113,6 +116,12 @@ impl TryFrom<Written> for Process {
 
     fn try_from(w: Written) -> Result<Self, String> {
         let name = w.name;
+        if w.exit_code.is_some() && !w.until_exit {
+            return Err(format!(
+                "[[process]] {name:?}: exit_code is a job's (until_exit = true); \
+                 a server is stopped by the runner"
+            ));
+        }
         let kind = match (w.bin, w.envoy) {
             (Some(_), None) if !w.ports.is_empty() || !w.vars.is_empty() => {
                 return Err(format!(
@@ -126,7 +135,10 @@ impl TryFrom<Written> for Process {
                 ));
             }
             (Some(bin), None) if w.desktop => Kind::Desktop { bin },
-            (Some(bin), None) if w.until_exit => Kind::Job { bin },
+            (Some(bin), None) if w.until_exit => Kind::Job {
+                bin,
+                exit_code: w.exit_code.unwrap_or(0),
+            },
             (Some(bin), None) => Kind::Server { bin },
             (None, Some(_)) if !w.env.is_empty() || w.until_exit || w.desktop => {
                 return Err(format!(

@@ -260,6 +260,37 @@ fn a_job_has_no_address_to_send_to_or_name() {
 }
 
 #[test]
+fn only_a_job_says_how_it_exits() {
+    let job = |extra: &str| {
+        format!(
+            "[[process]]\nname = \"crash\"\nbin = \"c\"\n{extra}\n\
+             [expect]\nservices = [\"c\"]"
+        )
+    };
+    let kind = |extra: &str| parse(&job(extra)).unwrap().process.remove(0).kind;
+    assert_eq!(
+        kind("until_exit = true"),
+        Kind::Job {
+            bin: "c".into(),
+            exit_code: 0
+        }
+    );
+    assert_eq!(
+        kind("until_exit = true\nexit_code = 101"),
+        Kind::Job {
+            bin: "c".into(),
+            exit_code: 101
+        }
+    );
+    let message = error(&job("exit_code = 101"));
+    assert!(message.contains("exit_code is a job's"), "{message}");
+    // What a job printed is read as a server's is.
+    let console = "[[expect.console]]\nprocess = \"crash\"\ncontains = \"panicked\"";
+    let read = format!("{}\n{console}", job("until_exit = true"));
+    assert!(parse(&read).is_ok(), "{}", error(&read));
+}
+
+#[test]
 fn own_attributes_are_namespaces_or_names() {
     let with = |own: &str| format!("own_attributes = [{own}]\n{MINIMAL}");
     let scenario = parse(&with("\"gateway.*\", \"app.greeting.size\"")).unwrap();
