@@ -45,6 +45,10 @@ enum Task {
         /// Rewrite the examples' versions from the pin table.
         #[arg(long)]
         write: bool,
+        /// List the pins with a newer compatible release on crates.io and
+        /// why each is held back; fail on one held back for no reason.
+        #[arg(long, conflicts_with_all = ["check", "write"])]
+        outdated: bool,
     },
     /// Write the generated files (telemetry set-up, ...) from their templates.
     Gen {
@@ -138,7 +142,10 @@ fn main() -> std::process::ExitCode {
 async fn run(task: Task) -> Result<()> {
     match task {
         Task::Verify(options) => verify::run(&options).await,
-        Task::Pins { check: _, write } => {
+        Task::Pins { outdated: true, .. } => pins::outdated::run().await,
+        Task::Pins {
+            check: _, write, ..
+        } => {
             let problems = pins::check(write)?;
             if problems.is_empty() {
                 println!("pins: every example matches the pin table");

@@ -124,6 +124,8 @@ pub fn render() -> Result<String> {
          nothing.\n\
          - Logs and metrics export is stable; traces are beta, and every crate\n  \
          is 0.x: treat each minor release as breaking.\n\
+         - Each pin is at its newest compatible release, or held back for a\n  \
+         reason written down: `cargo xtask pins --outdated` says which.\n\
          - The few crates on another version are listed at the end, each with\n  \
          the reason.\n\n\
          ## The compatibility line\n\n\
@@ -170,6 +172,7 @@ pub fn render() -> Result<String> {
             "| `{name}` | {version} | [docs.rs](https://docs.rs/{name}/{pinned}) | {used} |\n"
         );
     }
+    out += &staying_current()?;
     let exceptions = pins::exceptions(&repo::root())?;
     if !exceptions.is_empty() {
         out += &format!(
@@ -189,6 +192,30 @@ pub fn render() -> Result<String> {
                 e.reason
             );
         }
+    }
+    Ok(out)
+}
+
+/// How the pins stay current, and the pins held back by a written reason.
+fn staying_current() -> Result<String> {
+    let held = pins::outdated::held(&repo::root())?;
+    let mut out = format!(
+        "\n## Staying current\n\n\
+         `cargo xtask pins --outdated` reads crates.io's index and lists each pin \
+         that has a newer compatible release. A pin may stay behind for one of two \
+         reasons. Either that release needs a newer Rust than the pinned one and \
+         the book's `rust-version` do, or `{}` says why. Any other pin behind fails the command. \
+         So does a written reason for a pin that is not behind. The `pins` workflow \
+         runs the command once a week.\n",
+        pins::outdated::HELD_FILE
+    );
+    if held.is_empty() {
+        out += "\nNo pin is held back by a written reason.\n";
+        return Ok(out);
+    }
+    out += "\n| crate | held back because |\n|---|---|\n";
+    for (name, reason) in &held {
+        out += &format!("| `{name}` | {reason} |\n");
     }
     Ok(out)
 }

@@ -11,6 +11,8 @@ use toml_edit::{DocumentMut, Item, TableLike, Value};
 
 use crate::repo::{self, relative};
 
+pub mod outdated;
+
 /// Lists crates allowed to appear in the lock in more than one version: the
 /// other version, the manifests that may ask for it, and why.
 pub const EXCEPTIONS_FILE: &str = "pins-exceptions.toml";
