@@ -123,12 +123,6 @@ pub struct Telemetry {
     pub(crate) providers: Option<Providers>,
 }
 
-pub(crate) struct Providers {
-    pub(crate) tracer: SdkTracerProvider,
-    pub(crate) meter: SdkMeterProvider,
-    pub(crate) logger: SdkLoggerProvider,
-}
-
 impl Telemetry {
     /// Flushes and shuts down traces, metrics and logs, in that order.
     /// Each provider is shut down even when an earlier one fails.
@@ -160,6 +154,13 @@ impl Drop for Telemetry {
     }
 }
 // ANCHOR_END: guard
+
+/// The three providers the guard owns.
+pub(crate) struct Providers {
+    pub(crate) tracer: SdkTracerProvider,
+    pub(crate) meter: SdkMeterProvider,
+    pub(crate) logger: SdkLoggerProvider,
+}
 
 // ANCHOR: init
 /// Installs the global tracer, meter and logger providers, the W3C trace
@@ -198,6 +199,9 @@ pub struct Extensions {
     pub resource: Vec<KeyValue>,
     /// Replaces the console's lines: JSON for a log shipper, say.
     pub console: Option<ConsoleLayer>,
+    /// Sees every span and event, whatever `RUST_LOG` says: a layer that
+    /// counts the SDK's own warnings, say.
+    pub observer: Option<Box<dyn Layer<Registry> + Send + Sync>>,
 }
 // ANCHOR_END: extensions
 
@@ -215,7 +219,8 @@ pub fn init_with(
         .unwrap_or_else(|| {
             Box::new(tracing_subscriber::fmt::layer().map_event_format(WithTraceIds))
         })
-        .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()));
+        .with_filter(console_filter.and(SdkMessagesOncePerMinute::default()))
+        .and_then(extensions.observer.take());
 
     // Read before anything is installed: a bad value leaves nothing behind.
     let (span_filter, log_filter) = (export_filter()?, export_filter()?);
@@ -321,31 +326,35 @@ pub(crate) fn providers(
         exporting("OTEL_METRICS_EXPORTER")?,
         exporting("OTEL_LOGS_EXPORTER")?,
     );
-    let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone());
-    if traces {
-        tracer = tracer.with_batch_exporter(span_exporter()?);
-    }
-    let tracer = match extensions.traces {
-        Some(extend) => extend(tracer),
-        None => tracer,
-    }
-    .build();
+    // The exporters first, so that a bad variable leaves no provider
+    // behind. Then the meter provider, global before the batch processors
+    // take the global meter for the SDK's own metrics (`otel.sdk.*`).
+    let span_exporter = traces.then(span_exporter).transpose()?;
+    let metric_exporter = metrics.then(metric_exporter).transpose()?;
+    let log_exporter = logs.then(log_exporter).transpose()?;
     let mut meter = SdkMeterProvider::builder().with_resource(resource.clone());
-    if metrics {
-        meter = meter.with_periodic_exporter(metric_exporter()?);
+    if let Some(exporter) = metric_exporter {
+        meter = meter.with_periodic_exporter(exporter);
     }
-    let meter = match extensions.metrics {
-        Some(extend) => extend(meter),
-        None => meter,
+    if let Some(extend) = extensions.metrics {
+        meter = extend(meter);
     }
-    .build();
+    let meter = meter.build();
+    global::set_meter_provider(meter.clone());
+    let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone());
+    if let Some(exporter) = span_exporter {
+        tracer = tracer.with_batch_exporter(exporter);
+    }
+    if let Some(extend) = extensions.traces {
+        tracer = extend(tracer);
+    }
+    let tracer = tracer.build();
     let mut logger = SdkLoggerProvider::builder().with_resource(resource);
-    if logs {
-        logger = logger.with_batch_exporter(log_exporter()?);
+    if let Some(exporter) = log_exporter {
+        logger = logger.with_batch_exporter(exporter);
     }
     let logger = logger.build();
     global::set_tracer_provider(tracer.clone());
-    global::set_meter_provider(meter.clone());
     Ok(Some(Built {
         providers: Providers {
             tracer,

@@ -471,7 +471,8 @@ impl<'a> Run<'a> {
             session.servers.push(server);
         }
         if let Some(setup) = &scenario.prometheus {
-            let prometheus = start_prometheus(setup, &session.servers).await?;
+            let prometheus =
+                start_prometheus(setup, &self.example.dir, &session.servers).await?;
             session.services.push(Box::new(prometheus));
         }
         Ok(())
@@ -703,8 +704,12 @@ fn fill(value: &str, values: &BTreeMap<String, String>) -> String {
 
 async fn start_prometheus(
     setup: &PrometheusSetup,
+    dir: &Path,
     servers: &[Server],
 ) -> Result<Prometheus> {
+    let rules: Vec<PathBuf> = setup.rules.iter().map(|f| dir.join(f)).collect();
+    let tests: Vec<PathBuf> = setup.rule_tests.iter().map(|f| dir.join(f)).collect();
+    prometheus::test_rules(&tests).await?;
     let mut jobs = Vec::new();
     for name in &setup.scrape {
         let server = servers
@@ -717,7 +722,7 @@ async fn start_prometheus(
             metrics_path: setup.path.clone(),
         });
     }
-    Prometheus::start(&jobs).await
+    Prometheus::start(&jobs, &rules).await
 }
 
 /// Polls Prometheus until every PromQL expectation holds.

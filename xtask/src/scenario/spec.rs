@@ -178,6 +178,14 @@ pub struct PrometheusSetup {
     pub scrape: Vec<String>,
     #[serde(default = "default_metrics_path")]
     pub path: String,
+    /// Rule files of the example (alerts, say), loaded by Prometheus: it
+    /// refuses to start on a bad one. `ALERTS` then shows their state.
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Unit tests of those rules, run with `promtool test rules` before
+    /// Prometheus starts.
+    #[serde(default)]
+    pub rule_tests: Vec<String>,
 }
 
 fn default_metrics_path() -> String {

@@ -52,9 +52,9 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    /// Starts Prometheus scraping `jobs` every second, and waits until it
-    /// is ready.
-    pub async fn start(jobs: &[Job]) -> Result<Prometheus> {
+    /// Starts Prometheus scraping `jobs` every second, evaluating the rule
+    /// files `rules` every second, and waits until it is ready.
+    pub async fn start(jobs: &[Job], rules: &[PathBuf]) -> Result<Prometheus> {
         let binary = binary().with_context(|| PACKAGES.hint())?;
         let port = proc::free_port()?;
         let dir = tempfile::Builder::new().prefix("prometheus-").tempdir()?;
@@ -66,6 +66,15 @@ impl Prometheus {
                 "  - job_name: {:?}\n    metrics_path: {:?}\n    static_configs:\n      - targets: [{:?}]\n",
                 job.name, job.metrics_path, job.target
             );
+        }
+        if !rules.is_empty() {
+            config += "rule_files:\n";
+            for file in rules {
+                if !file.is_file() {
+                    bail!("no rule file {}", crate::repo::relative(file));
+                }
+                config += &format!("  - {:?}\n", file.display().to_string());
+            }
         }
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config)?;
@@ -111,6 +120,33 @@ impl Prometheus {
     ) -> Result<Vec<(BTreeMap<String, String>, f64)>> {
         query(&self.http, &self.url, promql).await
     }
+}
+
+/// Runs `promtool test rules` on each of `files`: their alerts fire, and
+/// stay quiet, where their tests say.
+pub async fn test_rules(files: &[PathBuf]) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let promtool = tools::on_path("promtool").with_context(|| PACKAGES.hint())?;
+    for file in files {
+        let output = Command::new(&promtool)
+            .arg("test")
+            .arg("rules")
+            .arg(file)
+            .output()
+            .await
+            .context("running promtool")?;
+        if !output.status.success() {
+            bail!(
+                "promtool test rules {} failed:\n{}{}",
+                crate::repo::relative(file),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The series of an instant query against the Prometheus at `base_url`.
@@ -177,7 +213,7 @@ impl Service for Prometheus {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_vector;
+    use super::{PACKAGES, PathBuf, parse_vector, test_rules, tools};
     use serde_json::json;
 
     #[test]
@@ -197,6 +233,47 @@ mod tests {
         assert_eq!(series[0].1, 5.0);
         assert!(
             parse_vector(&json!({ "resultType": "matrix", "result": [] })).is_err()
+        );
+    }
+
+    /// A rule and its unit test, with the test's expected alert `fires`
+    /// or not; the rule fires on a counter that keeps rising.
+    fn rule_files(dir: &std::path::Path, expected: &str) -> PathBuf {
+        std::fs::write(
+            dir.join("alerts.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: Rising\n        \
+             expr: increase(c_total[5m]) > 0\n",
+        )
+        .unwrap();
+        let test = dir.join("alerts.test.yml");
+        std::fs::write(
+            &test,
+            format!(
+                "rule_files: [alerts.yml]\nevaluation_interval: 1m\ntests:\n  \
+                 - interval: 1m\n    input_series:\n      \
+                 - series: c_total\n        values: \"0+1x10\"\n    \
+                 alert_rule_test:\n      - eval_time: 5m\n        \
+                 alertname: Rising\n        exp_alerts: {expected}\n"
+            ),
+        )
+        .unwrap();
+        test
+    }
+
+    #[tokio::test]
+    async fn rule_tests_pass_and_fail_as_promtool_says() {
+        if tools::on_path("promtool").is_none() {
+            eprintln!("skipped: no promtool ({})", PACKAGES.hint());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fires = rule_files(dir.path(), "[{exp_labels: {}}]");
+        test_rules(&[fires]).await.unwrap();
+        let quiet = rule_files(dir.path(), "[]");
+        let error = test_rules(&[quiet]).await.unwrap_err().to_string();
+        assert!(
+            error.contains("promtool test rules") && error.contains("FAILED"),
+            "{error}"
         );
     }
 }
