@@ -199,8 +199,8 @@ pub struct Extensions {
     pub resource: Vec<KeyValue>,
     /// Replaces the console's lines: JSON for a log shipper, say.
     pub console: Option<ConsoleLayer>,
-    /// Sees every span and event, whatever `RUST_LOG` says: a layer that
-    /// counts the SDK's own warnings, say.
+    /// A layer beside the console, outside the console's filter: one that
+    /// counts the SDK's own warnings, say, whatever `RUST_LOG` prints.
     pub observer: Option<Box<dyn Layer<Registry> + Send + Sync>>,
 }
 // ANCHOR_END: extensions

@@ -36,14 +36,16 @@ async fn run() -> Result<(), Box<dyn Error>> {
         SERVICE_NAME,
         Extensions {
             metrics: Some(Box::new(|metrics| metrics.with_reader(scrape))),
-            observer: Some(Box::new(health.clone())),
+            observer: Some(health.layer()),
             ..Extensions::default()
         },
     )?;
-    let meter = opentelemetry::global::meter(SERVICE_NAME);
-    health.count_on(&meter);
 
     let listener = server::listen(DEFAULT_PORT).await?;
+    let meter = opentelemetry::global::meter(SERVICE_NAME);
+    // After `listen`: a service refused for a bad HOST or PORT then has no
+    // metric to export as it exits.
+    health.count_on(&meter);
     axum::serve(listener, app(&meter, registry))
         .with_graceful_shutdown(server::shutdown_signal())
         .await?;

@@ -8,15 +8,16 @@ use std::sync::{Arc, OnceLock};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Meter};
-use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::Layer;
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::Context;
+use tracing_subscriber::{Layer, Registry};
 
+// ANCHOR: events
 /// The attribute that names the event: no convention has one for this
 /// (`event.name` is deprecated), so it is the service's own.
 pub const EVENT: &str = "app.telemetry.event";
 
-// ANCHOR: events
 /// The SDK's events that mean telemetry is being lost, in 0.33. Each is
 /// counted from zero, so that `increase()` sees the first of them.
 pub const LOSS_EVENTS: &[&str] = &[
@@ -33,8 +34,8 @@ pub const LOSS_EVENTS: &[&str] = &[
 // ANCHOR: layer
 /// A `tracing` layer that counts the OpenTelemetry crates' warnings and
 /// errors in `app.telemetry.sdk_events`, by event name
-/// (`app.telemetry.event`). It must see every
-/// event: install it through `Extensions::observer`, not under a filter.
+/// (`app.telemetry.event`). Install [`SdkHealth::layer`] through
+/// `Extensions::observer`: beside the console, with a filter of its own.
 #[derive(Clone, Default)]
 pub struct SdkHealth {
     events: Arc<OnceLock<Counter<u64>>>,
@@ -59,16 +60,28 @@ impl SdkHealth {
     }
 }
 
+impl SdkHealth {
+    /// The layer, under a filter of its own that passes the SDK's warnings
+    /// and errors only. Installed as `Extensions::observer`, it counts them
+    /// even when `RUST_LOG` keeps them off the console (`RUST_LOG=error`).
+    pub fn layer(&self) -> Box<dyn Layer<Registry> + Send + Sync> {
+        Box::new(self.clone().with_filter(filter_fn(is_sdk_warning)))
+    }
+}
+
+/// A warning or an error of an OpenTelemetry crate. Their targets are
+/// their package names: `opentelemetry_sdk`, `opentelemetry-otlp`. WARN
+/// and ERROR are the levels up to WARN.
+fn is_sdk_warning(metadata: &Metadata<'_>) -> bool {
+    metadata.target().starts_with("opentelemetry")
+        && *metadata.level() <= Level::WARN
+}
+
 impl<S: Subscriber> Layer<S> for SdkHealth {
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {
-        let metadata = event.metadata();
-        // Their targets are their package names: `opentelemetry_sdk`,
-        // `opentelemetry-otlp`. ERROR and WARN are the levels up to WARN.
-        if metadata.target().starts_with("opentelemetry")
-            && *metadata.level() <= Level::WARN
-            && let Some(counter) = self.events.get()
-        {
-            counter.add(1, &[KeyValue::new(EVENT, metadata.name())]);
+        if let Some(counter) = self.events.get() {
+            let name = event.metadata().name();
+            counter.add(1, &[KeyValue::new(EVENT, name)]);
         }
     }
 }
