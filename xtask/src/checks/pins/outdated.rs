@@ -39,16 +39,20 @@ pub struct Release {
 }
 
 impl Release {
-    /// The Rust version it needs, when it says (`1.89` reads as `1.89.0`).
+    /// The Rust version it needs, when it says.
     fn needs_rust(&self) -> Option<Version> {
-        let text = self.rust_version.as_deref()?;
-        let padded = match text.matches('.').count() {
-            0 => format!("{text}.0.0"),
-            1 => format!("{text}.0"),
-            _ => text.to_owned(),
-        };
-        Version::parse(&padded).ok()
+        rust_version(self.rust_version.as_deref()?)
     }
+}
+
+/// A `rust-version` as a version: `1.89` reads as `1.89.0`.
+fn rust_version(text: &str) -> Option<Version> {
+    let padded = match text.matches('.').count() {
+        0 => format!("{text}.0.0"),
+        1 => format!("{text}.0"),
+        _ => text.to_owned(),
+    };
+    Version::parse(&padded).ok()
 }
 
 #[derive(Deserialize)]
@@ -129,12 +133,7 @@ fn workspace_rust_version(root: &Path) -> Result<Version> {
                 relative(&path)
             )
         })?;
-    let release = Release {
-        version: Version::new(0, 0, 0),
-        yanked: false,
-        rust_version: Some(written.to_owned()),
-    };
-    release.needs_rust().with_context(|| {
+    rust_version(written).with_context(|| {
         format!(
             "{}: rust-version {written:?} is not a version",
             relative(&path)
