@@ -85,6 +85,14 @@ pub async fn run_all(
             );
             continue;
         }
+        if stack.is_some() && needs(scenario, Need::Tls) {
+            println!(
+                "  {} skipped: its processes export to the embedded collector's \
+                 TLS listeners, which the stack's collector does not have",
+                example.slug
+            );
+            continue;
+        }
         let run =
             run_example(example, scenario.as_ref(), shared, options, stack.as_ref());
         if let Err(error) = run.await {

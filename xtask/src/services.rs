@@ -1,8 +1,8 @@
 //! The throwaway third-party programs scenarios need, each in a file of its
 //! own that starts it on free ports, says where it listens and stops it:
 //! PostgreSQL, Redis, a Kafka broker, Envoy, Prometheus, rotel, Datadog's
-//! test agent, the browser, a desktop app's display and WebDriver, and the
-//! docker stack's backends. A scenario asks
+//! test agent, the browser, a desktop app's display and WebDriver, the
+//! docker stack's backends, and the collector's own TLS listeners. A scenario asks
 //! for them with `needs`.
 //!
 //! A need is started through one door, [`Need::start`], which hands back
@@ -24,6 +24,7 @@ pub mod postgres;
 pub mod prometheus;
 pub mod redis;
 pub mod rotel;
+pub mod tls;
 
 use std::any::Any;
 use std::future::Future;
@@ -56,6 +57,9 @@ pub enum Need {
     Prometheus,
     /// A Redis of its own per run.
     Redis,
+    /// The collector's TLS and mutual-TLS listeners, with a CA made for
+    /// the run.
+    Tls,
 }
 
 impl Need {
@@ -70,6 +74,7 @@ impl Need {
             Need::Postgres => postgres::missing(),
             Need::Prometheus => prometheus::missing(),
             Need::Redis => redis::missing(),
+            Need::Tls => None,
         }
     }
 
@@ -128,6 +133,10 @@ impl Need {
                     server,
                 )
             }
+            Need::Tls => {
+                let tls = tls::Tls::start(around.collector).await?;
+                Started::new(tls.placeholders(around.protocol), tls)
+            }
         };
         Ok(Some(started))
     }
@@ -140,16 +149,18 @@ impl Need {
             Need::Kafka => kafka::PLACEHOLDERS,
             Need::Postgres => postgres::PLACEHOLDERS,
             Need::Redis => redis::PLACEHOLDERS,
+            Need::Tls => tls::PLACEHOLDERS,
         }
     }
 }
 
-/// What a need is started with: the run's OTLP protocol, and the services
-/// that outlive one run.
+/// What a need is started with: the run's OTLP protocol, the services
+/// that outlive one run, and the run's collector.
 pub struct Around<'a> {
     /// `grpc`, `http/protobuf` or `http/json`.
     pub protocol: &'a str,
     pub shared: &'a Shared,
+    pub collector: &'a Collector,
 }
 
 /// A started need: the `{placeholder}` values it provides, and the service

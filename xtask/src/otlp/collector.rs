@@ -41,7 +41,7 @@ use tower_http::cors::CorsLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::otlp::received::{
-    LogRecord, MetricRecord, RequestRecord, SpanRecord, Store,
+    LogRecord, MetricRecord, RequestRecord, Security, SpanRecord, Store,
 };
 
 /// The largest export accepted, compressed or not: the OTLP exporters' own limit.
@@ -60,6 +60,8 @@ pub struct Collector {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub store: Store,
+    /// What the receivers share, for the TLS ones [`tls`] starts beside.
+    receiver: Receiver,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -86,6 +88,7 @@ impl Collector {
         let receiver = Receiver {
             store: Store::default(),
             live,
+            security: Security::Plaintext,
         };
         let grpc = TcpListener::bind(("127.0.0.1", grpc_port))
             .await
@@ -102,11 +105,12 @@ impl Collector {
 
         let grpc_task = tokio::spawn(serve_grpc(grpc, receiver.clone()));
         let http_app = http_router(receiver.clone());
-        let http_task = tokio::spawn(serve::serve(http, http_app));
+        let http_task = tokio::spawn(serve::serve(http, http_app, None));
         Ok(Self {
             grpc_addr,
             http_addr,
-            store: receiver.store,
+            store: receiver.store.clone(),
+            receiver,
             tasks: vec![grpc_task, http_task],
         })
     }
@@ -126,20 +130,41 @@ impl Collector {
 struct Receiver {
     store: Store,
     live: Option<mpsc::UnboundedSender<Arrival>>,
+    /// How the listeners this receiver serves are secured.
+    security: Security,
 }
 
 impl Receiver {
-    fn traces(&self, request: RequestRecord, export: &ExportTraceServiceRequest) {
+    /// The same store and live view, behind listeners secured as `security`.
+    fn secured(&self, security: Security) -> Self {
+        Receiver {
+            security,
+            ..self.clone()
+        }
+    }
+
+    fn traces(
+        &self,
+        mut request: RequestRecord,
+        export: &ExportTraceServiceRequest,
+    ) {
+        request.security = self.security;
         let spans = self.store.add_traces(request, export);
         self.tell(Arrival::Spans(spans));
     }
 
-    fn metrics(&self, request: RequestRecord, export: &ExportMetricsServiceRequest) {
+    fn metrics(
+        &self,
+        mut request: RequestRecord,
+        export: &ExportMetricsServiceRequest,
+    ) {
+        request.security = self.security;
         let metrics = self.store.add_metrics(request, export);
         self.tell(Arrival::Metrics(metrics));
     }
 
-    fn logs(&self, request: RequestRecord, export: &ExportLogsServiceRequest) {
+    fn logs(&self, mut request: RequestRecord, export: &ExportLogsServiceRequest) {
+        request.security = self.security;
         let logs = self.store.add_logs(request, export);
         self.tell(Arrival::Logs(logs));
     }
@@ -217,8 +242,17 @@ impl Validate for ExportLogsServiceRequest {
 // ---------------------------------------------------------------- gRPC
 
 async fn serve_grpc(listener: TcpListener, receiver: Receiver) {
+    serve_grpc_with(listener, receiver, tonic::transport::Server::builder()).await;
+}
+
+/// The gRPC receiver, on a server that may have a TLS config.
+async fn serve_grpc_with(
+    listener: TcpListener,
+    receiver: Receiver,
+    server: tonic::transport::Server,
+) {
     let incoming = tokio_stream_listener(listener);
-    let result = tonic::transport::Server::builder()
+    let result = server
         .layer(tower::util::MapResponseLayer::new(
             grpc_status_for_bad_input,
         ))
@@ -277,6 +311,7 @@ fn grpc_request_record<T>(
         transport: "grpc",
         compression: header_str(&headers, "grpc-encoding"),
         headers: text_headers(&headers),
+        security: Default::default(),
     }
 }
 
@@ -510,6 +545,7 @@ where
         transport,
         compression,
         headers: text_headers(headers),
+        security: Default::default(),
     };
     Ok((record, message))
 }
@@ -605,6 +641,7 @@ async fn zipkin_spans(
                 transport: "zipkin/json",
                 compression,
                 headers: text_headers(&headers),
+                security: Default::default(),
             };
             receiver.traces(record, &export);
             StatusCode::ACCEPTED.into_response()
@@ -682,6 +719,7 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 mod serve;
+pub mod tls;
 mod zipkin;
 
 #[cfg(test)]

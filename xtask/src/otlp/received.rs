@@ -111,6 +111,32 @@ pub struct RequestRecord {
     /// Every header (gRPC: metadata) with a text value, names lowercase.
     /// What a vendor's endpoint checks: `api-key`, `authorization` ...
     pub headers: std::collections::BTreeMap<String, String>,
+    /// Which of the collector's listeners it came through.
+    pub security: Security,
+}
+
+/// How an export request's connection was secured: which of the
+/// collector's listeners took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// No TLS: the plain gRPC and HTTP ports.
+    #[default]
+    Plaintext,
+    /// TLS, the collector's certificate checked by the client.
+    Tls,
+    /// Mutual TLS: the client's certificate checked by the collector too.
+    Mtls,
+}
+
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Plaintext => "plaintext",
+            Security::Tls => "tls",
+            Security::Mtls => "mtls",
+        }
+    }
 }
 
 /// Everything received so far.

@@ -211,6 +211,7 @@ pub fn check(
                     r.compression.as_deref().unwrap_or("none") == c.as_str()
                 })
                 && e.headers.iter().all(|(k, v)| r.headers.get(k) == Some(v))
+                && e.security.is_none_or(|s| s == r.security)
         });
         if !found {
             let seen: Vec<String> = received
@@ -219,8 +220,9 @@ pub fn check(
                 .filter(|r| r.signal == e.signal.as_str())
                 .map(|r| {
                     format!(
-                        "{} {} {:?}",
+                        "{} {} {} {:?}",
                         r.transport,
+                        r.security.as_str(),
                         r.compression.as_deref().unwrap_or("none"),
                         r.headers
                             .iter()
@@ -230,10 +232,13 @@ pub fn check(
                 })
                 .collect();
             failures.push(format!(
-                "a {} export request{}{}{}; {} such requests arrived: {seen:?}",
+                "a {} export request{}{}{}{}; {} such requests arrived: {seen:?}",
                 e.signal.as_str(),
                 e.transport
                     .map(|t| format!(" over {}", t.as_str()))
+                    .unwrap_or_default(),
+                e.security
+                    .map(|s| format!(" secured {}", s.as_str()))
                     .unwrap_or_default(),
                 e.compression
                     .map(|c| format!(" compressed {}", c.as_str()))

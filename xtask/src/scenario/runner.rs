@@ -414,6 +414,7 @@ impl<'a> Run<'a> {
         let around = Around {
             protocol: self.protocol.as_str(),
             shared: self.shared,
+            collector,
         };
         for need in &scenario.needs {
             if let Some(started) = need.start(&around).await? {

@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
 
+use crate::otlp::received::Security;
 use crate::repo::relative;
 use crate::services::Need;
 
@@ -448,6 +449,9 @@ pub struct RequestExpectation {
     /// Headers (names lowercase) with exactly these values.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Through which of the collector's listeners: `plaintext`, `tls` or
+    /// `mtls` (the last two need `needs = ["tls"]`).
+    pub security: Option<Security>,
 }
 
 /// A DogStatsD metric type.
@@ -688,6 +692,23 @@ fn check(scenario: &Scenario) -> Result<()> {
                 "[prometheus] scrapes {name:?}, but no serving [[process]] has that name"
             );
         }
+    }
+    let secured = scenario
+        .expect
+        .request
+        .iter()
+        .any(|e| e.security.is_some_and(|s| s != Security::Plaintext));
+    if secured && !scenario.needs(Need::Tls) {
+        bail!(
+            "[[expect.request]] with `security = \"tls\"` or `\"mtls\"` needs `needs = [\"tls\"]`"
+        );
+    }
+    if scenario.needs(Need::Tls) && !scenario.through.is_empty() {
+        bail!(
+            "`needs = [\"tls\"]` and `through` do not go together: the TLS \
+             listeners are the embedded collector's, so a process sent to them \
+             would pass the tier by"
+        );
     }
     if !scenario.expect.dogstatsd.is_empty() && !scenario.needs(Need::DatadogAgent) {
         bail!("[[expect.dogstatsd]] needs `needs = [\"datadog-agent\"]`");

@@ -216,6 +216,7 @@ impl DdAgent {
                 transport: "datadog/v0.5",
                 compression: None,
                 headers: BTreeMap::new(),
+                security: Default::default(),
             };
             store.add_spans(request, spans);
         }

@@ -545,3 +545,4 @@ async fn zipkin_json_arrives_as_spans_and_junk_is_refused() {
 }
 
 mod hostile;
+mod tls;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::*;
-use crate::otlp::received::{LogRecord, MetricRecord, RequestRecord};
+use crate::otlp::received::{LogRecord, MetricRecord, RequestRecord, Security};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -441,6 +441,7 @@ fn request(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        security: Default::default(),
     }
 }
 
@@ -486,6 +487,19 @@ fn requests_by_signal_transport_compression_and_headers() {
         }]),
         &good,
         "a metrics export request",
+    );
+    let over_mtls = RequestRecord {
+        security: Security::Mtls,
+        ..request("grpc", None, &[])
+    };
+    judged(
+        "[[request]]\nsignal = \"traces\"\nsecurity = \"mtls\"",
+        &requests(vec![over_mtls.clone()]),
+        &requests(vec![RequestRecord {
+            security: Security::Tls,
+            ..over_mtls
+        }]),
+        "secured mtls",
     );
 }
 

@@ -461,3 +461,34 @@ fn an_envoys_ports_and_vars_are_known_where_they_should_be() {
         "{message}"
     );
 }
+
+#[test]
+fn tls_expectations_need_the_tls_listeners_and_no_tier() {
+    let secured = format!(
+        "{MINIMAL}\n[[expect.request]]\nsignal = \"traces\"\nsecurity = \"mtls\"\n"
+    );
+    assert!(error(&secured).contains("needs `needs = [\"tls\"]`"));
+    let plain = secured.replace("\"mtls\"", "\"plaintext\"");
+    parse(&plain).unwrap();
+    let with_tls = format!("needs = [\"tls\"]\n{secured}");
+    let scenario = parse(&with_tls).unwrap();
+    assert!(scenario.needs(Need::Tls));
+    let endpoint = with_tls.replace(
+        "bin = \"example-app\"",
+        "bin = \"example-app\"\nenv = { OTEL_EXPORTER_OTLP_ENDPOINT = \"{otlp_mtls}\", \
+         OTEL_EXPORTER_OTLP_CERTIFICATE = \"{tls.ca}\" }",
+    );
+    parse(&endpoint).unwrap();
+    let unknown = endpoint.replace("needs = [\"tls\"]\n", "");
+    assert!(
+        error(&unknown).contains("nothing defines"),
+        "{}",
+        error(&unknown)
+    );
+    let tiered = format!("through = [\"rotel\"]\n{with_tls}");
+    assert!(
+        error(&tiered).contains("do not go together"),
+        "{}",
+        error(&tiered)
+    );
+}
