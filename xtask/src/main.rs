@@ -72,6 +72,11 @@ enum Task {
         /// Print only the addresses and, at Ctrl-C, the totals.
         #[arg(long)]
         quiet: bool,
+        /// Also listen over TLS and mutual TLS (free ports), with a CA
+        /// made for this run; prints the variables that point a service
+        /// at them.
+        #[arg(long)]
+        tls: bool,
     },
     /// Run an example against the embedded collector: its services, its
     /// traffic once, the traces as they arrive; up until Ctrl-C.
@@ -178,7 +183,8 @@ async fn run(task: Task) -> Result<()> {
             grpc_port,
             http_port,
             quiet,
-        } => otlp::live::run(grpc_port, http_port, quiet).await,
+            tls,
+        } => otlp::live::run(grpc_port, http_port, quiet, tls).await,
         Task::Run { slug, no_build } => run::run(&slug, !no_build).await,
         Task::Setup => setup::install(),
         Task::Web => web::run(),

@@ -32,7 +32,8 @@ use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
 use opentelemetry::{KeyValue, global};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{
-    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+    ExporterBuildError, LogExporter, MetricExporter, Protocol, SpanExporter,
+    WithExportConfig,
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -202,8 +203,22 @@ pub struct Extensions {
     /// A layer beside the console, outside the console's filter: one that
     /// counts the SDK's own warnings, say, whatever `RUST_LOG` prints.
     pub observer: Option<Box<dyn Layer<Registry> + Send + Sync>>,
+    /// Builds the OTLP exporters in place of the standard ones: with TLS
+    /// settings, say.
+    pub exporters: Option<Box<dyn BuildExporters>>,
 }
 // ANCHOR_END: extensions
+
+/// A service's own OTLP exporters, for the protocol the `OTEL_*` variables
+/// chose (see [`Extensions::exporters`]).
+pub trait BuildExporters {
+    fn span(&self, protocol: Protocol) -> Result<SpanExporter, ExporterBuildError>;
+    fn metric(
+        &self,
+        protocol: Protocol,
+    ) -> Result<MetricExporter, ExporterBuildError>;
+    fn log(&self, protocol: Protocol) -> Result<LogExporter, ExporterBuildError>;
+}
 
 // ANCHOR: init_with
 // ANCHOR: init_with_fn
@@ -329,9 +344,10 @@ pub(crate) fn providers(
     // The exporters first, so that a bad variable leaves no provider
     // behind. Then the meter provider, global before the batch processors
     // take the global meter for the SDK's own metrics (`otel.sdk.*`).
-    let span_exporter = traces.then(span_exporter).transpose()?;
-    let metric_exporter = metrics.then(metric_exporter).transpose()?;
-    let log_exporter = logs.then(log_exporter).transpose()?;
+    let own = extensions.exporters.as_deref();
+    let span_exporter = traces.then(|| span_exporter(own)).transpose()?;
+    let metric_exporter = metrics.then(|| metric_exporter(own)).transpose()?;
+    let log_exporter = logs.then(|| log_exporter(own)).transpose()?;
     let mut meter = SdkMeterProvider::builder().with_resource(resource.clone());
     if let Some(exporter) = metric_exporter {
         meter = meter.with_periodic_exporter(exporter);
@@ -477,11 +493,16 @@ fn protocol(signal_variable: &'static str) -> Result<Protocol, TelemetryError> {
         }),
     }
 }
+// ANCHOR_END: protocol
 
-pub(crate) fn span_exporter() -> Result<SpanExporter, TelemetryError> {
-    let built = match protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")? {
-        Protocol::Grpc => SpanExporter::builder().with_tonic().build(),
-        http => SpanExporter::builder()
+/// The span exporter: the service's own, or the standard one.
+pub(crate) fn span_exporter(
+    own: Option<&dyn BuildExporters>,
+) -> Result<SpanExporter, TelemetryError> {
+    let built = match (protocol("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")?, own) {
+        (protocol, Some(own)) => own.span(protocol),
+        (Protocol::Grpc, None) => SpanExporter::builder().with_tonic().build(),
+        (http, None) => SpanExporter::builder()
             .with_http()
             .with_protocol(http)
             .build(),
@@ -492,12 +513,13 @@ pub(crate) fn span_exporter() -> Result<SpanExporter, TelemetryError> {
     })
 }
 
-// ANCHOR_END: protocol
-
-fn metric_exporter() -> Result<MetricExporter, TelemetryError> {
-    let built = match protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")? {
-        Protocol::Grpc => MetricExporter::builder().with_tonic().build(),
-        http => MetricExporter::builder()
+fn metric_exporter(
+    own: Option<&dyn BuildExporters>,
+) -> Result<MetricExporter, TelemetryError> {
+    let built = match (protocol("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")?, own) {
+        (protocol, Some(own)) => own.metric(protocol),
+        (Protocol::Grpc, None) => MetricExporter::builder().with_tonic().build(),
+        (http, None) => MetricExporter::builder()
             .with_http()
             .with_protocol(http)
             .build(),
@@ -508,10 +530,13 @@ fn metric_exporter() -> Result<MetricExporter, TelemetryError> {
     })
 }
 
-fn log_exporter() -> Result<LogExporter, TelemetryError> {
-    let built = match protocol("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")? {
-        Protocol::Grpc => LogExporter::builder().with_tonic().build(),
-        http => LogExporter::builder()
+fn log_exporter(
+    own: Option<&dyn BuildExporters>,
+) -> Result<LogExporter, TelemetryError> {
+    let built = match (protocol("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")?, own) {
+        (protocol, Some(own)) => own.log(protocol),
+        (Protocol::Grpc, None) => LogExporter::builder().with_tonic().build(),
+        (http, None) => LogExporter::builder()
             .with_http()
             .with_protocol(http)
             .build(),

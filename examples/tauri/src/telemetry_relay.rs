@@ -24,7 +24,7 @@ pub fn relay(
     if sdk_disabled()? || !exporting("OTEL_TRACES_EXPORTER")? {
         return Ok(None);
     }
-    let mut processor = BatchSpanProcessor::builder(span_exporter()?).build();
+    let mut processor = BatchSpanProcessor::builder(span_exporter(None)?).build();
     // The process's resource, with the relayed part's name over any other.
     let name = KeyValue::new("service.name", service_name);
     processor.set_resource(&resource(service_name, vec![name]));

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use tokio::sync::mpsc;
 
+use crate::otlp::collector::tls::{self, Pki};
 use crate::otlp::collector::{Arrival, Collector};
 use crate::otlp::received::{LogRecord, MetricRecord, SpanRecord};
 use crate::otlp::tree::{AttributeFilter, Style, render_trace};
@@ -16,8 +17,14 @@ use crate::otlp::tree::{AttributeFilter, Style, render_trace};
 const QUIET: Duration = Duration::from_millis(800);
 
 /// Runs until Ctrl-C (SIGINT) or SIGTERM. `quiet` prints only the addresses
-/// and the totals, for load tests where printing would be the bottleneck.
-pub async fn run(grpc_port: u16, http_port: u16, quiet: bool) -> Result<()> {
+/// and the totals, for load tests where printing would be the bottleneck;
+/// `tls` adds the TLS listeners.
+pub async fn run(
+    grpc_port: u16,
+    http_port: u16,
+    quiet: bool,
+    tls: bool,
+) -> Result<()> {
     let (tx, rx) = mpsc::unbounded_channel();
     let live = (!quiet).then_some(tx);
     let collector = Collector::start_with(grpc_port, http_port, live).await?;
@@ -26,6 +33,12 @@ pub async fn run(grpc_port: u16, http_port: u16, quiet: bool) -> Result<()> {
         "OTLP/HTTP on {} (protobuf and JSON)",
         collector.http_endpoint()
     );
+    // Kept until the end: dropping them stops the listeners and removes
+    // the certificates.
+    let _tls = match tls {
+        true => Some(serve_tls(&collector).await?),
+        false => None,
+    };
     if quiet {
         crate::proc::interrupted().await;
         print_totals(&collector);
@@ -173,4 +186,33 @@ fn print_log(log: &LogRecord) {
         "log [{}] {severity} {}{attributes}{trace}",
         log.service_name, log.body
     );
+}
+
+/// Starts the TLS listeners and says how to use them.
+async fn serve_tls(collector: &Collector) -> Result<(Pki, tls::TlsListeners)> {
+    let pki = Pki::generate()?;
+    let listeners = collector.serve_tls(&pki).await?;
+    println!("OTLP/gRPC over TLS on https://{}", listeners.grpc);
+    println!("OTLP/HTTP over TLS on https://{}", listeners.http);
+    println!(
+        "OTLP/gRPC over mutual TLS on https://{}",
+        listeners.grpc_mtls
+    );
+    println!(
+        "OTLP/HTTP over mutual TLS on https://{}",
+        listeners.http_mtls
+    );
+    println!("for mutual TLS over HTTP, a service needs:");
+    println!(
+        "  OTEL_EXPORTER_OTLP_ENDPOINT=https://{}",
+        listeners.http_mtls
+    );
+    for (variable, file) in [
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", tls::CA),
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", tls::CLIENT_CERT),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", tls::CLIENT_KEY),
+    ] {
+        println!("  {variable}={}", pki.path(file).display());
+    }
+    Ok((pki, listeners))
 }

@@ -14,6 +14,7 @@ use tokio::process::Command;
 use super::judge::{CaseRun, Evidence, judge};
 pub use super::spec::cases::{Case, Cases, Exit};
 use crate::otlp::collector::Collector;
+use crate::otlp::collector::tls::{self, Pki};
 use crate::proc::{self, Attempt};
 use crate::repo;
 
@@ -92,15 +93,21 @@ pub async fn run(cases: &Cases, package: &str) -> Result<String> {
 async fn run_case(case: &Case) -> Result<CaseRun> {
     let collector = Collector::start(0, 0).await?;
     let hanging = start_hanging_server().await?;
+    let pki = Pki::generate()?;
+    let secured = collector.serve_tls(&pki).await?;
     let http_authority = collector.http_addr.to_string();
     let grpc_authority = collector.grpc_addr.to_string();
+    let grpcs_authority = secured.grpc.to_string();
+    let ca = pki.path(tls::CA).display().to_string();
     let fill = |value: &str| {
         value
             .replace("{http_authority}", &http_authority)
             .replace("{grpc_authority}", &grpc_authority)
             .replace("{http}", &collector.http_endpoint())
+            .replace("{grpcs}", &format!("https://{grpcs_authority}"))
             .replace("{grpc}", &collector.grpc_endpoint())
             .replace("{hanging}", &format!("http://{}", hanging.addr))
+            .replace("{ca}", &ca)
     };
     let program = repo::target_dir().join("debug").join(&case.bin);
     if !program.exists() {
@@ -147,6 +154,7 @@ async fn run_case(case: &Case) -> Result<CaseRun> {
             .find(|line| line.contains(wanted.as_str()))
             .map(|line| {
                 line.replace(&hanging.addr.to_string(), "127.0.0.1:9999")
+                    .replace(&grpcs_authority, "127.0.0.1:4317")
                     .replace(&http_authority, "127.0.0.1:4318")
                     .replace(&grpc_authority, "127.0.0.1:4317")
                     .trim()
@@ -211,8 +219,10 @@ fn command_line(case: &Case, package: &str) -> String {
                 .replace("{http_authority}", "127.0.0.1:4318")
                 .replace("{grpc_authority}", "127.0.0.1:4317")
                 .replace("{http}", "http://127.0.0.1:4318")
+                .replace("{grpcs}", "https://127.0.0.1:4317")
                 .replace("{grpc}", "http://127.0.0.1:4317")
-                .replace("{hanging}", "http://127.0.0.1:9999");
+                .replace("{hanging}", "http://127.0.0.1:9999")
+                .replace("{ca}", "ca.pem");
             format!("{name}={value}")
         })
         .collect();

@@ -24,8 +24,10 @@ pub struct Case {
     /// with the rest of the workspace (for a crate that must lack a feature).
     pub package: Option<String>,
     /// Variables; `{http}`, `{grpc}` become the collector's URLs,
-    /// `{http_authority}`, `{grpc_authority}` its `127.0.0.1:PORT`s, and
-    /// `{hanging}` the URL of a server that accepts connections and never answers.
+    /// `{http_authority}`, `{grpc_authority}` its `127.0.0.1:PORT`s,
+    /// `{hanging}` the URL of a server that accepts connections and never
+    /// answers, `{grpcs}` the URL of its gRPC receiver over TLS, and `{ca}`
+    /// the PEM file of the CA that signed that receiver's certificate.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// `success` or `failure`.
