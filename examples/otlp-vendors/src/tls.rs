@@ -78,7 +78,7 @@ impl TlsSettings {
         let set = |name: &str| var(name).filter(|v| !v.is_empty());
         let https = ["", "TRACES_", "METRICS_", "LOGS_"].iter().any(|signal| {
             set(&format!("OTEL_EXPORTER_OTLP_{signal}ENDPOINT"))
-                .is_some_and(|url| url.starts_with("https://"))
+                .is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"))
         });
         let (ca, cert, key) = (set(CA), set(CLIENT_CERT), set(CLIENT_KEY));
         if !https && ca.is_none() && cert.is_none() && key.is_none() {
@@ -190,11 +190,12 @@ fn export_timeout() -> Duration {
 }
 
 // ANCHOR: client
-/// OTLP/HTTP's client over TLS: ureq, on rustls with ring. Blocking, as
-/// the batch processors' own threads want. The exporter's own client,
-/// reqwest 0.13, would bring rustls on aws-lc-rs (a C library to build),
-/// or ring with a process-wide crypto provider to install before any
-/// client in the process is built.
+/// OTLP/HTTP's client over TLS: ureq, on rustls with ring. It blocks, as
+/// the batch processors' own threads allow; a processor that exports on
+/// an async runtime's threads would need an async client. The exporter's
+/// own client, reqwest 0.13, would bring rustls on aws-lc-rs (a C library
+/// to build), or ring with a process-wide crypto provider to install
+/// before any client in the process is built.
 #[derive(Debug, Clone)]
 pub struct TlsClient(ureq::Agent);
 
@@ -222,15 +223,10 @@ impl HttpClient for TlsClient {
 /// joins the SDK's own messages: on the console once a minute, and never
 /// exported, which would fail again.
 fn report(error: &ureq::Error) {
-    let mut cause = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        cause.push_str(&format!(": {inner}"));
-        source = inner.source();
-    }
+    // ureq's message carries its cause: it has no `source()` to follow.
     tracing::warn!(
         target: "opentelemetry_otlp_tls",
-        "OTLP/HTTP export failed: {cause}"
+        "OTLP/HTTP export failed: {error}"
     );
 }
 // ANCHOR_END: client

@@ -41,7 +41,9 @@ fn a_missing_or_empty_file_is_an_error_that_names_it() {
         .err()
         .unwrap()
         .to_string();
-    assert!(message.ends_with("holds no PEM certificate"), "{message}");
+    let expected =
+        format!("OTEL_EXPORTER_OTLP_CERTIFICATE={junk:?} holds no PEM certificate");
+    assert_eq!(message, expected);
 }
 
 #[test]

@@ -202,9 +202,9 @@ async fn serve_tls(collector: &Collector) -> Result<(Pki, tls::TlsListeners)> {
         "OTLP/HTTP over mutual TLS on https://{}",
         listeners.http_mtls
     );
-    println!("for mutual TLS over HTTP, a service needs:");
+    println!("to export over mutual TLS, paste these into a service's shell:");
     println!(
-        "  OTEL_EXPORTER_OTLP_ENDPOINT=https://{}",
+        "  export OTEL_EXPORTER_OTLP_ENDPOINT=https://{}  # OTLP/HTTP",
         listeners.http_mtls
     );
     for (variable, file) in [
@@ -212,7 +212,12 @@ async fn serve_tls(collector: &Collector) -> Result<(Pki, tls::TlsListeners)> {
         ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", tls::CLIENT_CERT),
         ("OTEL_EXPORTER_OTLP_CLIENT_KEY", tls::CLIENT_KEY),
     ] {
-        println!("  {variable}={}", pki.path(file).display());
+        println!("  export {variable}={}", pki.path(file).display());
     }
+    println!(
+        "for OTLP/gRPC: OTEL_EXPORTER_OTLP_ENDPOINT=https://{} and \
+         OTEL_EXPORTER_OTLP_PROTOCOL=grpc",
+        listeners.grpc_mtls
+    );
     Ok((pki, listeners))
 }
