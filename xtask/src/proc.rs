@@ -403,6 +403,14 @@ pub enum Signal {
     Terminate,
     /// SIGINT: Ctrl-C.
     Interrupt,
+    /// SIGSTOP: no thread of it runs until SIGCONT, as Lambda freezes a
+    /// function that has answered.
+    Freeze,
+    /// SIGCONT: it runs again.
+    Thaw,
+    /// SIGKILL: gone, with nothing flushed, as Lambda reclaims a frozen
+    /// function.
+    Kill,
 }
 
 fn signal(pid: u32, signal: Signal) {
@@ -412,6 +420,9 @@ fn signal(pid: u32, signal: Signal) {
         let which = match signal {
             Signal::Terminate => Nix::SIGTERM,
             Signal::Interrupt => Nix::SIGINT,
+            Signal::Freeze => Nix::SIGSTOP,
+            Signal::Thaw => Nix::SIGCONT,
+            Signal::Kill => Nix::SIGKILL,
         };
         if let Ok(pid) = i32::try_from(pid) {
             // It may have exited already: nothing to do then.

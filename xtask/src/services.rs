@@ -2,7 +2,8 @@
 //! own that starts it on free ports, says where it listens and stops it:
 //! PostgreSQL, Redis, a Kafka broker, Envoy, Prometheus, rotel, Datadog's
 //! test agent, the browser, a desktop app's display and WebDriver, the
-//! docker stack's backends, and the collector's own TLS listeners. A scenario asks
+//! docker stack's backends, the collector's own TLS listeners, and AWS
+//! Lambda's runtime API. A scenario asks
 //! for them with `needs`.
 //!
 //! A need is started through one door, [`Need::start`], which hands back
@@ -20,6 +21,7 @@ pub mod display;
 pub mod docker;
 pub mod envoy;
 pub mod kafka;
+pub mod lambda;
 pub mod postgres;
 pub mod prometheus;
 pub mod redis;
@@ -51,6 +53,9 @@ pub enum Need {
     Envoy,
     /// A Kafka-protocol broker of its own per run.
     Kafka,
+    /// AWS Lambda's runtime API, emulated, for the `[[process]]` that is a
+    /// function (`lambda = true`).
+    Lambda,
     /// A fresh PostgreSQL database per run.
     Postgres,
     /// A throwaway Prometheus scraping the processes; `[[expect.promql]]`.
@@ -71,6 +76,7 @@ impl Need {
             Need::Desktop => desktop::missing(),
             Need::Envoy => envoy::missing(),
             Need::Kafka => kafka::missing(),
+            Need::Lambda => lambda::missing(),
             Need::Postgres => postgres::missing(),
             Need::Prometheus => prometheus::missing(),
             Need::Redis => redis::missing(),
@@ -104,6 +110,16 @@ impl Need {
                         .copied()
                         .zip([broker.brokers.clone()]),
                     broker,
+                )
+            }
+            Need::Lambda => {
+                let emulator = lambda::Emulator::start(around.dir).await?;
+                Started::new(
+                    lambda::PLACEHOLDERS
+                        .iter()
+                        .copied()
+                        .zip([emulator.url.clone()]),
+                    emulator,
                 )
             }
             Need::Postgres => {
@@ -147,6 +163,7 @@ impl Need {
             Need::Browser | Need::Desktop | Need::Envoy | Need::Prometheus => &[],
             Need::DatadogAgent => ddagent::PLACEHOLDERS,
             Need::Kafka => kafka::PLACEHOLDERS,
+            Need::Lambda => lambda::PLACEHOLDERS,
             Need::Postgres => postgres::PLACEHOLDERS,
             Need::Redis => redis::PLACEHOLDERS,
             Need::Tls => tls::PLACEHOLDERS,
@@ -155,12 +172,14 @@ impl Need {
 }
 
 /// What a need is started with: the run's OTLP protocol, the services
-/// that outlive one run, and the run's collector.
+/// that outlive one run, the run's collector and the example's directory.
 pub struct Around<'a> {
     /// `grpc`, `http/protobuf` or `http/json`.
     pub protocol: &'a str,
     pub shared: &'a Shared,
     pub collector: &'a Collector,
+    /// The example's directory.
+    pub dir: &'a std::path::Path,
 }
 
 /// A started need: the `{placeholder}` values it provides, and the service

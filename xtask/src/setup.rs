@@ -42,7 +42,7 @@ const LOAD: SystemPackages = SystemPackages::apt(
     &["wrk", "util-linux", "libssl-dev", "pkg-config"],
 );
 const PYTHON: SystemPackages = SystemPackages::apt(
-    "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, the interop step)",
+    "Python 3 with venv (pinned tools from PyPI: Envoy, rotel, tansu, cargo-lambda, the interop step)",
     &["python3", "python3-venv"],
 );
 const NODE: SystemPackages =

@@ -28,7 +28,7 @@ use crate::services::docker::{Backends, MetricQuery};
 use crate::services::envoy::{Envoy, Ports};
 use crate::services::prometheus::{self, Prometheus};
 use crate::services::rotel::Rotel;
-use crate::services::{Around, Service, Shared, Stops};
+use crate::services::{Around, Service, Shared, Stops, lambda};
 
 /// How long a process may take to print its `listening on` line.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
@@ -195,6 +195,13 @@ impl Session {
         self.stop_services(Stops::BeforeProcesses).await;
         let mut problems = Vec::new();
         for server in self.servers.iter_mut().rev().filter(|s| !s.lingers) {
+            if server.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+                // Lambda reclaims a frozen function without waking it:
+                // what it had not exported is lost.
+                server.process.signal(proc::Signal::Kill);
+                let _ = server.process.wait_exit(EXIT_DEADLINE).await;
+                continue;
+            }
             if let Err(e) = server.process.stop(EXIT_DEADLINE).await {
                 problems.push(format!("{e:#}"));
             }
@@ -415,6 +422,7 @@ impl<'a> Run<'a> {
             protocol: self.protocol.as_str(),
             shared: self.shared,
             collector,
+            dir: &self.example.dir,
         };
         for need in &scenario.needs {
             if let Some(started) = need.start(&around).await? {
@@ -466,6 +474,9 @@ impl<'a> Run<'a> {
                 Kind::Server { bin } => {
                     self.server(process, bin, &endpoint, &values).await?
                 }
+                Kind::Function { bin } => {
+                    self.function(process, bin, &endpoint, &values).await?
+                }
             };
             values.insert(format!("{}.url", process.name), server.url.clone());
             values.insert(format!("{}.port", process.name), port_of(&server.url)?);
@@ -493,6 +504,33 @@ impl<'a> Run<'a> {
         command.env("PORT", "0");
         command.envs(self.process_env(process, endpoint, values));
         serve(&process.name, &mut command).await
+    }
+
+    /// Starts a Lambda function of the example, as Lambda starts one: with
+    /// the variables it gives a function (the runtime API's address among
+    /// them; the function's name is the binary's). The function polls the
+    /// emulator for invocations, so it has no address of its own: its
+    /// address is the emulator's, where traffic invokes it.
+    async fn function(
+        &self,
+        process: &Process,
+        bin: &str,
+        endpoint: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Server> {
+        let api = values
+            .get(lambda::PLACEHOLDERS[0])
+            .context("a Lambda function needs `needs = [\"lambda\"]`")?;
+        let mut command =
+            Command::new(repo::target_dir().join(self.profile).join(bin));
+        command
+            .env("AWS_LAMBDA_FUNCTION_NAME", bin)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_RUNTIME_API", format!("{api}/.rt/{bin}"))
+            .envs(self.process_env(process, endpoint, values));
+        let running = Running::spawn(&process.name, &mut command)?;
+        Ok(Server::new(running, api.clone()))
     }
 
     /// Runs a job of the example to its end; what it printed, if it exited
@@ -575,10 +613,9 @@ impl<'a> Run<'a> {
         let envoy =
             Envoy::start(&process.name, ports, &fill(&template, &own)).await?;
         Ok(Server {
-            process: envoy.process,
-            url: envoy.url,
             admin_url: Some(envoy.admin_url),
             lingers: true,
+            ..Server::new(envoy.process, envoy.url)
         })
     }
 

@@ -133,6 +133,12 @@ pub struct Traffic {
     /// Wait this long before sending: only for behaviour that is about time
     /// itself, such as a circuit breaker's open period.
     pub pause_ms: Option<u64>,
+    /// Freeze the Lambda function it invoked once it has answered
+    /// (SIGSTOP), as Lambda does: only what it exported before answering
+    /// arrives. It is thawed for its next invocation, and killed at the
+    /// end.
+    #[serde(default)]
+    pub freeze: bool,
     /// Send again, every 100 ms for up to 20 s, until the response has
     /// `status` and, at each JSON pointer given, the value given (`{}`: the
     /// status alone). For outcomes that arrive asynchronously, such as a
@@ -642,6 +648,28 @@ fn check(scenario: &Scenario) -> Result<()> {
         if !scenario.expect.services.contains(name) {
             bail!("third_party names {name:?}, which expect.services does not list");
         }
+    }
+    let functions = scenario
+        .process
+        .iter()
+        .any(|p| matches!(p.kind, Kind::Function { .. }));
+    for traffic in scenario.traffic.iter().filter(|t| t.freeze) {
+        let to = traffic.to.as_deref();
+        let target = match to {
+            None => scenario.process.first(),
+            Some(name) => scenario.process.iter().find(|p| p.name == name),
+        };
+        if !target.is_some_and(|p| matches!(p.kind, Kind::Function { .. })) {
+            bail!(
+                "[[traffic]] to {:?}: `freeze` is for a Lambda function (`lambda = true`)",
+                to.unwrap_or("the first process")
+            );
+        }
+    }
+    if functions != scenario.needs(Need::Lambda) {
+        bail!(
+            "a [[process]] with `lambda = true` and `needs = [\"lambda\"]` go together"
+        );
     }
     let desktops: Vec<&Process> =
         scenario.process.iter().filter(|p| p.is_desktop()).collect();

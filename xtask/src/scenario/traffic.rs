@@ -2,6 +2,7 @@
 //! in order, and its `[[browser]]` steps, as a user would take them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
@@ -27,6 +28,10 @@ pub struct Server {
     /// Stopped only once what arrived has been read: a program that sends
     /// its telemetry on a timer (Envoy's metrics) and not at its exit.
     pub lingers: bool,
+    /// Frozen by a request with `freeze = true` (SIGSTOP), as Lambda
+    /// freezes a function that has answered: thawed before the next
+    /// request to it, and killed, not stopped, at the end.
+    pub frozen: std::sync::atomic::AtomicBool,
 }
 
 impl Server {
@@ -37,6 +42,7 @@ impl Server {
             url,
             admin_url: None,
             lingers: false,
+            frozen: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -79,7 +85,11 @@ pub async fn drive(scenario: &Scenario, servers: &[Server]) -> Result<()> {
             continue;
         }
         for _ in 0..traffic.repeat {
+            thaw(target);
             let (status, body) = send(&client, traffic, &url, target).await?;
+            if traffic.freeze {
+                freeze(target);
+            }
             if status != traffic.status {
                 bail!(
                     "{} {url}: expected status {}, got {status}: {body}",
@@ -90,6 +100,21 @@ pub async fn drive(scenario: &Scenario, servers: &[Server]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Freezes `target` (SIGSTOP): none of its threads runs, its exporters'
+/// timers included, as on Lambda between two invocations.
+fn freeze(target: &Server) {
+    target.process.signal(proc::Signal::Freeze);
+    target.frozen.store(true, Ordering::SeqCst);
+}
+
+/// Thaws `target` if it is frozen (SIGCONT), as Lambda thaws a function
+/// for its next invocation.
+fn thaw(target: &Server) {
+    if target.frozen.swap(false, Ordering::SeqCst) {
+        target.process.signal(proc::Signal::Thaw);
+    }
 }
 
 /// `traffic` once, to its server among `servers`, with `traceparent` over

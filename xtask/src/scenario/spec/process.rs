@@ -44,6 +44,12 @@ pub enum Kind {
     /// drive its window. It is closed with the session, after the
     /// expectations were read; its exit is not judged.
     Desktop { bin: String },
+    /// An AWS Lambda function (`lambda = true`; the scenario must say
+    /// `needs = ["lambda"]`): a binary started with the variables Lambda
+    /// gives a function, pointed at the emulator's runtime API under its
+    /// binary's name. Its address is the emulator's: traffic to it is
+    /// invocations, `POST /2015-03-31/functions/BIN/invocations`.
+    Function { bin: String },
     /// An Envoy (`envoy = "CONFIG"`; the scenario must say
     /// `needs = ["envoy"]`), run from a file of the example whose
     /// placeholders are filled in first: `{port}` and `{admin_port}` (its
@@ -69,9 +75,10 @@ impl Process {
     /// The example's binary it runs; `None` for an Envoy.
     pub fn bin(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Server { bin } | Kind::Job { bin, .. } | Kind::Desktop { bin } => {
-                Some(bin)
-            }
+            Kind::Server { bin }
+            | Kind::Job { bin, .. }
+            | Kind::Desktop { bin }
+            | Kind::Function { bin } => Some(bin),
             Kind::Envoy { .. } => None,
         }
     }
@@ -79,7 +86,10 @@ impl Process {
     /// It has an address while the scenario runs (a server or an Envoy):
     /// traffic, pages, scrapes and `{name.url}` may name it.
     pub fn serves(&self) -> bool {
-        matches!(self.kind, Kind::Server { .. } | Kind::Envoy { .. })
+        matches!(
+            self.kind,
+            Kind::Server { .. } | Kind::Envoy { .. } | Kind::Function { .. }
+        )
     }
 
     pub fn is_envoy(&self) -> bool {
@@ -109,6 +119,8 @@ struct Written {
     exit_code: Option<i32>,
     #[serde(default)]
     desktop: bool,
+    #[serde(default)]
+    lambda: bool,
 }
 
 impl TryFrom<Written> for Process {
@@ -134,13 +146,22 @@ impl TryFrom<Written> for Process {
                      steps, it is no job"
                 ));
             }
+            (Some(_), None) if w.lambda && (w.desktop || w.until_exit) => {
+                return Err(format!(
+                    "[[process]] {name:?}: a Lambda function waits for invocations; \
+                     it is no job or desktop app"
+                ));
+            }
+            (Some(bin), None) if w.lambda => Kind::Function { bin },
             (Some(bin), None) if w.desktop => Kind::Desktop { bin },
             (Some(bin), None) if w.until_exit => Kind::Job {
                 bin,
                 exit_code: w.exit_code.unwrap_or(0),
             },
             (Some(bin), None) => Kind::Server { bin },
-            (None, Some(_)) if !w.env.is_empty() || w.until_exit || w.desktop => {
+            (None, Some(_))
+                if !w.env.is_empty() || w.until_exit || w.desktop || w.lambda =>
+            {
                 return Err(format!(
                     "[[process]] {name:?} is an Envoy: its configuration file says \
                      everything; it takes no env and is no job or desktop app"

@@ -492,3 +492,39 @@ fn tls_expectations_need_the_tls_listeners_and_no_tier() {
         error(&tiered)
     );
 }
+
+#[test]
+fn a_lambda_function_needs_the_emulator_and_only_it_may_be_frozen() {
+    let function = r#"
+    needs = ["lambda"]
+    [[process]]
+    name = "fn"
+    bin = "example-fn"
+    lambda = true
+    [[traffic]]
+    path = "/2015-03-31/functions/example-fn/invocations"
+    method = "POST"
+    status = 200
+    freeze = true
+    [expect]
+    services = ["fn"]
+"#;
+    let scenario = parse(function).unwrap();
+    assert!(matches!(scenario.process[0].kind, Kind::Function { .. }));
+    assert!(scenario.process[0].serves());
+    let without = function.replace("needs = [\"lambda\"]", "");
+    assert!(
+        error(&without).contains("go together"),
+        "{}",
+        error(&without)
+    );
+    let server = function.replace("lambda = true", "");
+    let message = error(&server.replace("needs = [\"lambda\"]", ""));
+    assert!(
+        message.contains("`freeze` is for a Lambda function"),
+        "{message}"
+    );
+    let job =
+        function.replace("lambda = true", "lambda = true\n    until_exit = true");
+    assert!(error(&job).contains("it is no job"), "{}", error(&job));
+}
