@@ -73,11 +73,17 @@ where
     Flushed: Future<Output = ()>,
 {
     let (payload, context) = event.into_parts();
+    // API Gateway's events and function URLs' carry the HTTP headers.
+    let trigger = if payload.get("headers").is_some() {
+        "http"
+    } else {
+        "other"
+    };
     let span = tracing::info_span!(
         "invocation",
         otel.name = %context.env_config.function_name,
         otel.kind = "server",
-        { FAAS_TRIGGER } = "other",
+        { FAAS_TRIGGER } = trigger,
         { FAAS_INVOCATION_ID } = %context.request_id,
         { FAAS_COLDSTART } = COLD.swap(false, Ordering::Relaxed),
     );
@@ -130,8 +136,8 @@ pub fn check_lambda_variables(
 // ANCHOR: run
 /// Lambda's runtime: it asks Lambda for invocations and hands each to
 /// [`invocation`] with `flush`, until the process gets SIGTERM, which
-/// Lambda sends before it shuts a function down (when an extension is
-/// registered).
+/// Lambda sends before it shuts a function down only when an extension is
+/// registered.
 pub async fn run<F, Flushed>(flush: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn() -> Flushed + Clone,

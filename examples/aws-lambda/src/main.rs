@@ -37,14 +37,24 @@ async fn main() -> ExitCode {
             let Some((tracer, meter, logger)) = providers else {
                 return;
             };
+            // All three, whichever fails: each error is printed.
             let flushed = tokio::task::spawn_blocking(move || {
-                tracer.force_flush()?;
-                meter.force_flush()?;
-                logger.force_flush()
+                [
+                    ("trace", tracer.force_flush()),
+                    ("metric", meter.force_flush()),
+                    ("log", logger.force_flush()),
+                ]
             });
             match flushed.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => eprintln!("telemetry: flushing: {e}"),
+                Ok(results) => {
+                    for (signal, result) in results {
+                        if let Err(e) = result {
+                            eprintln!(
+                                "telemetry: flushing the {signal} provider: {e}"
+                            );
+                        }
+                    }
+                }
                 Err(e) => eprintln!("telemetry: flushing: {e}"),
             }
         }
